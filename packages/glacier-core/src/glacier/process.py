@@ -1,0 +1,68 @@
+"""Running a payload in a worker process that can be stopped.
+
+A step with a ``timeout`` (and every step of glacier-local's worker executor) runs in
+``python -m glacier.worker``, in a process group of its own, so a step that runs too
+long is killed with everything it started, and the parent stays responsive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from glacier.errors import StepError, StepTimeoutError
+
+__all__ = ["run_payload"]
+
+
+def run_payload(payload: dict[str, Any], *, timeout: float | None, step: str) -> dict[str, Any]:
+    """Run ``payload`` in a fresh worker process and return its result dict.
+
+    Raises
+    ------
+    StepTimeoutError
+        When the worker runs past ``timeout`` seconds (it is killed first).
+    StepError
+        When the worker dies without answering (killed, out of memory).
+    """
+    env = dict(os.environ)
+    # The parent's import path, so the worker imports the same task modules.
+    env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *[p for p in sys.path if p]])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "glacier.worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(json.dumps(payload).encode(), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        proc.communicate()
+        msg = f"the attempt ran past its timeout of {timeout:g}s and was stopped; the target was left as it was"
+        raise StepTimeoutError(step, msg, uri=payload.get("target", {}).get("uri")) from None
+    except BaseException:
+        _kill(proc)
+        proc.communicate()
+        raise
+    lines = out.decode(errors="replace").strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = err.decode(errors="replace").strip()[-2000:]
+        how = f"was killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exited with status {proc.returncode}"
+        msg = f"the worker process {how} without a result" + (f":\n{tail}" if tail else "")
+        raise StepError(step, msg, uri=payload.get("target", {}).get("uri"), hint="the target was left as it was; check the task's memory use")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()

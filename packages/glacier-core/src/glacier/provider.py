@@ -1,0 +1,127 @@
+"""Providers: the entry point of the public API, backed by plugins.
+
+``Provider(config=AwsConfig(...))`` asks the installed plugins which of them serves
+that config (hook ``glacier_provider_for_config``) and hands the work to the
+:class:`ProviderBackend` the plugin returns.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from glacier.errors import PluginNotInstalledError
+
+if TYPE_CHECKING:
+    from glacier.bucket import Bucket
+    from glacier.executor import Executor
+
+__all__ = ["Provider", "ProviderBackend"]
+
+
+class ProviderBackend:
+    """What a provider plugin implements for its config type.
+
+    Parameters
+    ----------
+    config : the user's config object (e.g. ``AwsConfig(region="us-east-1")``).
+
+    Subclasses set :attr:`name` and :attr:`scheme`, and override
+    :meth:`default_serverless_config` when the provider has a serverless executor.
+    """
+
+    #: Short provider name, shown in graphs and used to group generated infrastructure.
+    name: ClassVar[str] = "custom"
+    #: The URI scheme of this provider's buckets.
+    scheme: ClassVar[str] = "file"
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    def bucket_uri(self, bucket: str, path: str) -> str:
+        """The URI of ``path`` in ``bucket`` (``s3://bucket/path`` by default)."""
+        return f"{self.scheme}://{bucket}/{path.lstrip('/')}"
+
+    def default_serverless_config(self) -> Any:
+        """The executor config ``provider.serverless()`` uses when given none."""
+        msg = f"The {self.name!r} provider has no serverless executor; pass serverless(config=...) explicitly"
+        raise ValueError(msg)
+
+
+class Provider:
+    """A cloud (or this machine), chosen by its config; makes executors and buckets.
+
+    Parameters
+    ----------
+    config : a config class from :mod:`glacier.config`, e.g. ``LocalConfig(root="data")``
+        or ``AwsConfig(region="us-east-1")``.
+
+    Raises
+    ------
+    PluginNotInstalledError
+        When no installed plugin serves the config's type.
+
+    Examples
+    --------
+    >>> from glacier import Provider
+    >>> from glacier.config import LocalConfig
+    >>> provider = Provider(config=LocalConfig(root="/tmp/glacier-doc"))
+    >>> provider.name
+    'local'
+    >>> provider.local().type
+    'local'
+    """
+
+    def __init__(self, config: Any) -> None:
+        from glacier.plugins import get_plugin_manager
+        from glacier.registry import KNOWN_PACKAGES
+
+        backend = get_plugin_manager().hook.glacier_provider_for_config(config=config)
+        if backend is None:
+            name = type(config).__name__
+            msg = f"No installed Glacier plugin provides a provider for {name}."
+            raise PluginNotInstalledError(msg, KNOWN_PACKAGES.get(name))
+        self.config = config
+        self.backend: ProviderBackend = backend
+
+    @property
+    def name(self) -> str:
+        """The provider's short name (``"local"``, ``"aws"``...)."""
+        return self.backend.name
+
+    def local(self) -> Executor:
+        """An executor that runs tasks in this Python process."""
+        from glacier.executor import InProcessExecutor
+
+        return InProcessExecutor(self)
+
+    def serverless(self, config: Any | None = None) -> Executor:
+        """An executor that runs each task as a serverless function of this provider.
+
+        Parameters
+        ----------
+        config : the function settings (e.g. ``LambdaConfig(memory=1024)``); the
+            provider's default when omitted.
+        """
+        from glacier.registry import executor_kind, import_object
+
+        config = config if config is not None else self.backend.default_serverless_config()
+        kind = executor_kind(config)
+        cls = import_object(kind.executor)
+        executor: Executor = cls(self, config)
+        return executor
+
+    def bucket(self, bucket: str, path: str, **config: Any) -> Bucket:
+        """A storage location of this provider.
+
+        Parameters
+        ----------
+        bucket : the bucket (container, top directory) name.
+        path : the object's path inside it.
+        **config : extra settings kept for code generation.
+        """
+        from glacier.bucket import Bucket
+
+        return Bucket(self, bucket, path, config)
+
+    def __repr__(self) -> str:
+        return f"Provider(config={self.config!r})"

@@ -1,0 +1,291 @@
+"""Storage: how Glacier reads, writes and inspects the places buckets name.
+
+The data path is polars: sources are read with ``pl.scan_parquet`` and targets are
+written with the streaming ``sink_parquet``, with polars' own cloud options. Everything
+around the data (exists, size, fingerprints, rename, delete) goes through fsspec.
+
+A target is never seen half written. On file systems Glacier writes beside the target
+under a hidden temporary name and renames it into place; on object stores, where one
+completed upload is atomic, it writes the target in one upload (set
+:attr:`Storage.atomic_upload`). A failed write removes its temporary file.
+
+A plugin adds a scheme by subclassing :class:`Storage` and returning a
+:class:`glacier.registry.Scheme` naming it from ``glacier_storage_schemes``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import uuid
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import fsspec
+    import polars as pl
+
+__all__ = ["Storage", "FileStorage", "MemoryStorage", "storage_for", "TEMP_MARKER", "is_glob"]
+
+#: Every temporary name contains this; listings and globs of users never match it
+#: because the name also starts with a dot and does not end in ``.parquet``.
+TEMP_MARKER = ".glacier-tmp-"
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def is_glob(uri: str) -> bool:
+    """Whether ``uri`` is a glob pattern (``raw/*.parquet``) rather than one object."""
+    return any(c in _GLOB_CHARS for c in uri)
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """``("s3", "bucket/key")`` for ``s3://bucket/key``; a bare path is ``file``."""
+    if "://" in uri:
+        scheme, rest = uri.split("://", 1)
+        return scheme.lower(), rest
+    return "file", uri
+
+
+class Storage:
+    """Reads, writes and inspects URIs of one scheme for one provider configuration.
+
+    Parameters
+    ----------
+    config : the provider config the bucket came from (e.g. an ``AwsConfig``), or
+        ``None`` for defaults from the environment.
+
+    Subclasses set :attr:`protocol` and implement :meth:`make_filesystem`, and
+    :meth:`storage_options` when polars needs options to reach the store.
+    """
+
+    #: The URI scheme (``"s3"``).
+    protocol: ClassVar[str] = "file"
+    #: polars reads and writes these URIs itself; otherwise Glacier hands polars
+    #: fsspec file objects.
+    native: ClassVar[bool] = True
+    #: One completed upload is atomic here (object stores), so no temporary name is needed.
+    atomic_upload: ClassVar[bool] = False
+
+    def __init__(self, config: Any | None = None) -> None:
+        self.config = config
+        self._fs: fsspec.AbstractFileSystem | None = None
+
+    # -- what subclasses provide ---------------------------------------------------
+
+    def make_filesystem(self) -> fsspec.AbstractFileSystem:
+        """Build the fsspec filesystem for this scheme and config."""
+        raise NotImplementedError
+
+    def storage_options(self) -> dict[str, str] | None:
+        """Options for polars' ``scan_parquet``/``sink_parquet`` (object_store keys)."""
+        return None
+
+    # -- shared behaviour ------------------------------------------------------------
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        """The fsspec filesystem, built on first use."""
+        if self._fs is None:
+            self._fs = self.make_filesystem()
+        return self._fs
+
+    def path(self, uri: str) -> str:
+        """The filesystem path of ``uri`` (what fsspec calls it)."""
+        return str(self.fs._strip_protocol(uri))
+
+    def uri(self, path: str) -> str:
+        """The URI of a filesystem path of this scheme."""
+        return f"{self.protocol}://{path.lstrip('/') if self.protocol != 'file' else path}"
+
+    def scan(self, uri: str) -> pl.LazyFrame:
+        """A lazy scan of the parquet data at ``uri`` (one object or a glob)."""
+        import polars as pl
+
+        if self.native:
+            return pl.scan_parquet(uri, storage_options=self.storage_options())
+        paths = sorted(self.fs.glob(self.path(uri))) if is_glob(uri) else [self.path(uri)]
+        frames = [pl.scan_parquet(self.fs.open(p, "rb")) for p in paths]
+        return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+
+    def exists(self, uri: str) -> bool:
+        """Whether ``uri`` names data (for a glob: whether anything matches)."""
+        if is_glob(uri):
+            return bool(self.fs.glob(self.path(uri)))
+        return bool(self.fs.exists(self.path(uri)))
+
+    def info(self, uri: str) -> dict[str, Any]:
+        """The store's metadata for ``uri`` (size, mtime or ETag...), never its data."""
+        return dict(self.fs.info(self.path(uri)))
+
+    def size(self, uri: str) -> int:
+        """Size of the object at ``uri`` in bytes."""
+        return int(self.info(uri).get("size") or 0)
+
+    def fingerprint(self, uri: str) -> str:
+        """An identity of the data at ``uri`` read from metadata only.
+
+        Uses the store's version marker where it has one (ETag, generation, version
+        id), otherwise size and modification time. For a glob, combines every match.
+        """
+        if is_glob(uri):
+            paths = sorted(self.fs.glob(self.path(uri)))
+            return "|".join(f"{p}={self._fingerprint_of(dict(self.fs.info(p)))}" for p in paths)
+        return self._fingerprint_of(self.info(uri))
+
+    @staticmethod
+    def _fingerprint_of(info: dict[str, Any]) -> str:
+        for key in ("generation", "VersionId", "version_id", "ETag", "etag", "md5Hash"):
+            if info.get(key):
+                return f"{key}={str(info[key]).strip(chr(34))};size={info.get('size')}"
+        mtime = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or info.get("created")
+        return f"size={info.get('size')};mtime={mtime}"
+
+    def remove(self, uri: str) -> None:
+        """Delete the object at ``uri`` if it exists."""
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(self.path(uri))
+
+    def temp_uri(self, uri: str) -> str:
+        """A fresh temporary name beside ``uri``, hidden from globs and listings.
+
+        The name carries the host and process id so that debris left by a killed
+        process can be told apart from a write still in progress.
+        """
+        parent, _, name = uri.rpartition("/")
+        token = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        return f"{parent}/.{name}{TEMP_MARKER}{token}"
+
+    def sink(self, frame: pl.LazyFrame | pl.DataFrame, uri: str) -> None:
+        """Write ``frame`` to ``uri`` as parquet, streaming where polars can."""
+        lazy = frame.lazy()
+        if self.native:
+            lazy.sink_parquet(uri, storage_options=self.storage_options())
+            return
+        with self.fs.open(self.path(uri), "wb") as out:
+            lazy.sink_parquet(out)
+
+    def prepare_target(self, uri: str) -> None:
+        """Make sure the target's parent exists (file systems need directories)."""
+        parent = self.path(uri).rpartition("/")[0]
+        if parent:
+            self.fs.makedirs(parent, exist_ok=True)
+
+    def commit(self, temp: str, uri: str) -> None:
+        """Move a finished temporary object onto the target in one step."""
+        self.fs.mv(self.path(temp), self.path(uri))
+
+    def write(self, frame: pl.LazyFrame | pl.DataFrame, uri: str) -> None:
+        """Write ``frame`` to ``uri`` atomically: readers see the old data or all of the new.
+
+        On failure nothing is left behind and the previous content of ``uri`` stays.
+        """
+        self.prepare_target(uri)
+        if self.atomic_upload:
+            self.sink(frame, uri)
+            return
+        temp = self.temp_uri(uri)
+        try:
+            self.sink(frame, temp)
+            self.commit(temp, uri)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.remove(temp)
+            raise
+
+    def count_rows(self, uri: str) -> int:
+        """Rows in the parquet data at ``uri``, from its footer (no data is read)."""
+        import polars as pl
+
+        return int(self.scan(uri).select(pl.len()).collect().item())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(config={self.config!r})"
+
+
+class FileStorage(Storage):
+    """``file://`` URIs and bare paths: the local disk, renamed into place with ``os.replace``."""
+
+    protocol = "file"
+
+    def make_filesystem(self) -> fsspec.AbstractFileSystem:
+        """The local filesystem."""
+        from fsspec.implementations.local import LocalFileSystem
+
+        return LocalFileSystem()
+
+    def path(self, uri: str) -> str:
+        """The local path of a ``file://`` URI."""
+        return uri.removeprefix("file://")
+
+    def scan(self, uri: str) -> pl.LazyFrame:
+        """A lazy scan of the local parquet file(s)."""
+        import polars as pl
+
+        return pl.scan_parquet(self.path(uri))
+
+    def exists(self, uri: str) -> bool:
+        """Whether the file exists (or, for a glob, anything matches)."""
+        if is_glob(uri):
+            return bool(self.fs.glob(self.path(uri)))
+        return os.path.exists(self.path(uri))
+
+    def info(self, uri: str) -> dict[str, Any]:
+        """Size and modification time of the file."""
+        st = os.stat(self.path(uri))
+        return {"size": st.st_size, "mtime": st.st_mtime_ns, "type": "file"}
+
+    def prepare_target(self, uri: str) -> None:
+        """Create the target's directory."""
+        os.makedirs(os.path.dirname(os.path.abspath(self.path(uri))), exist_ok=True)
+
+    def sink(self, frame: pl.LazyFrame | pl.DataFrame, uri: str) -> None:
+        """Stream ``frame`` into the local file."""
+        frame.lazy().sink_parquet(self.path(uri))
+
+    def commit(self, temp: str, uri: str) -> None:
+        """``os.replace``: atomic on POSIX file systems."""
+        os.replace(self.path(temp), self.path(uri))
+
+    def remove(self, uri: str) -> None:
+        """Delete the file if it exists."""
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.path(uri))
+
+
+class MemoryStorage(Storage):
+    """``memory://`` URIs: fsspec's in-memory filesystem, private to this process."""
+
+    protocol = "memory"
+    native = False
+
+    def make_filesystem(self) -> fsspec.AbstractFileSystem:
+        """fsspec's process-wide memory filesystem."""
+        from fsspec.implementations.memory import MemoryFileSystem
+
+        return MemoryFileSystem()
+
+    def prepare_target(self, uri: str) -> None:
+        """Nothing to prepare: memory paths need no directories."""
+
+
+_storages: dict[tuple[str, str, str], Storage] = {}
+
+
+def storage_for(uri: str, config: Any | None = None) -> Storage:
+    """The :class:`Storage` for ``uri`` under ``config``, shared per scheme and config.
+
+    Raises
+    ------
+    UnknownSchemeError
+        When no installed plugin handles the URI's scheme.
+    """
+    from glacier.registry import import_object, scheme_for
+
+    scheme = scheme_for(uri)
+    key = (scheme.name, type(config).__qualname__, repr(config))
+    found = _storages.get(key)
+    if found is None:
+        cls = import_object(scheme.storage)
+        found = _storages.setdefault(key, cls(config))
+    return found

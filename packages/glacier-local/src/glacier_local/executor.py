@@ -1,0 +1,45 @@
+"""The worker executor: each step in a fresh process, through the JSON protocol.
+
+It exercises, on one machine, exactly the path a serverless step takes: the payload is
+serialized, the task is imported by reference in another interpreter, the result and
+errors come back as JSON.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from glacier.errors import StepError
+from glacier.executor import Executor
+from glacier.process import run_payload
+from glacier.protocol import build_payload, outcome_from_result
+
+if TYPE_CHECKING:
+    from glacier.dag import TaskInstance
+    from glacier.step import StepOutcome
+
+    from glacier_local.config import ProcessConfig
+
+__all__ = ["ProcessExecutor"]
+
+
+class ProcessExecutor(Executor):
+    """Runs each step in ``python -m glacier.worker`` (``provider.serverless()`` of a local provider)."""
+
+    kind: ClassVar[str] = "process"
+    runs_here: ClassVar[bool] = True
+    config: ProcessConfig
+
+    def run(self, instance: TaskInstance, run_id: str, attempt: int = 1) -> StepOutcome:
+        """Run the step in a worker process, within the task's (or this executor's) timeout."""
+        for bucket in (*instance.sources.values(), instance.target):
+            if bucket.scheme == "memory":
+                msg = "memory:// buckets live inside one process, so a worker process cannot reach them"
+                raise StepError(instance.name, msg, uri=bucket.uri, hint="use file:// buckets (LocalConfig(root=DIR)) with provider.serverless()")
+        timeout = instance.task.timeout if instance.task.timeout is not None else self.config.timeout
+        payload = build_payload(instance, run_id, attempt)
+        return outcome_from_result(run_payload(payload, timeout=timeout, step=instance.name), instance.name)
+
+    def invoke(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Run one payload in a worker process and return its result dict."""
+        return run_payload(payload, timeout=self.config.timeout, step=str(payload.get("step")))
