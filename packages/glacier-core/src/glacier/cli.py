@@ -1,0 +1,172 @@
+"""The ``glacier`` command.
+
+``glacier run FILE[:PIPELINE]`` runs a pipeline with a live progress display and a
+summary table (exit status 1 when a step fails); ``glacier graph`` prints its Mermaid
+graph; ``glacier plugins`` lists what the installed plugins add; ``glacier runs``
+lists run records; ``glacier generate`` writes infrastructure code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from glacier.pipeline import Pipeline
+
+__all__ = ["main", "load_pipeline"]
+
+
+class UsageError(Exception):
+    """A command-line mistake: shown without a traceback, exit status 2."""
+
+
+def load_pipeline(spec: str) -> Pipeline:
+    """The pipeline named by ``FILE[:PIPELINE]`` (a variable name or a pipeline's ``name``).
+
+    The file is imported as a module named after it, with its folder on ``sys.path``,
+    so worker processes import the same tasks by name. Its ``if __name__ ==
+    "__main__":`` block does not run.
+    """
+    from glacier.pipeline import Pipeline
+
+    file, _, wanted = spec.partition(":") if not re.match(r"^[A-Za-z]:\\", spec) else (spec, "", "")
+    path = Path(file).resolve()
+    if not path.is_file():
+        msg = f"No such pipeline file: {file}"
+        raise UsageError(msg)
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    module_name = path.stem if path.stem.isidentifier() else re.sub(r"\W", "_", path.stem)
+    spec_obj = importlib.util.spec_from_file_location(module_name, path)
+    assert spec_obj is not None and spec_obj.loader is not None
+    module = importlib.util.module_from_spec(spec_obj)
+    sys.modules[module_name] = module
+    spec_obj.loader.exec_module(module)
+    found = {attr: value for attr, value in vars(module).items() if isinstance(value, Pipeline)}
+    if wanted:
+        for attr, value in found.items():
+            if wanted in (attr, value.name):
+                return value
+        msg = f"{file} has no pipeline {wanted!r}; it defines: {', '.join(found) or 'none'}"
+        raise UsageError(msg)
+    if len(found) == 1:
+        return next(iter(found.values()))
+    if not found:
+        msg = f"{file} defines no Pipeline at module level"
+        raise UsageError(msg)
+    msg = f"{file} defines several pipelines ({', '.join(found)}); choose one: {file}:NAME"
+    raise UsageError(msg)
+
+
+# -- commands ------------------------------------------------------------------------
+
+
+def _cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from glacier.plugins import get_plugin_manager
+    from glacier.progress import ProgressDisplay, summary_table
+
+    pipeline = load_pipeline(args.pipeline)
+    options: dict[str, Any] = {"fail_fast": args.fail_fast}
+    if args.resume:
+        options["resume"] = True
+    if args.max_workers:
+        options["max_workers"] = args.max_workers
+    pm = get_plugin_manager()
+    display = ProgressDisplay(console)
+    pm.register(display, name="glacier.cli.progress")
+    try:
+        result = pipeline.run(mode=args.mode, **options)
+    finally:
+        display.close()
+        pm.unregister(name="glacier.cli.progress")
+    console.print(summary_table(result))
+    for step in result.failed:
+        console.print(f"[bold red]{step.name}[/]: {step.error}", highlight=False)
+    if result.note:
+        console.print(result.note)
+    return 0 if result.ok else 1
+
+
+def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
+    print(load_pipeline(args.pipeline).visualize())
+    return 0
+
+
+def _cmd_plugins(args: argparse.Namespace, console: Console) -> int:
+    from rich.table import Table
+
+    from glacier.plugins import plugin_report
+
+    table = Table(title="Glacier plugins")
+    for column in ("plugin", "distribution", "schemes", "executors", "configs", "codegen"):
+        table.add_column(column)
+    for info in plugin_report():
+        table.add_row(
+            info.name,
+            info.distribution or "(built in)",
+            ", ".join(info.schemes),
+            ", ".join(info.executors),
+            ", ".join(info.configs),
+            ", ".join(info.codegen),
+        )
+    console.print(table)
+    return 0
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="glacier", description="Storage-first polars pipelines.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a pipeline with a live progress display")
+    run.add_argument("pipeline", metavar="FILE[:PIPELINE]")
+    run.add_argument("--mode", choices=("local", "cloud"), default="local")
+    run.add_argument("--resume", action="store_true", help="re-run only what failed or never ran last time")
+    run.add_argument("--fail-fast", action="store_true", help="stop everything at the first failure")
+    run.add_argument("--max-workers", type=int, default=None, help="steps that may run at once")
+    run.set_defaults(func=_cmd_run)
+
+    graph = sub.add_parser("graph", help="print the pipeline's Mermaid graph")
+    graph.add_argument("pipeline", metavar="FILE[:PIPELINE]")
+    graph.set_defaults(func=_cmd_graph)
+
+    plugins = sub.add_parser("plugins", help="list the installed plugins and what they add")
+    plugins.set_defaults(func=_cmd_plugins)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``glacier`` command; returns the exit status."""
+    from rich.console import Console
+
+    from glacier.errors import GlacierError
+
+    args = _build_parser().parse_args(argv)
+    console = Console(stderr=False, highlight=False, width=None if sys.stdout.isatty() else max(120, _columns()))
+    try:
+        return int(args.func(args, console))
+    except UsageError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        return 2
+    except GlacierError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        return 1
+
+
+def _columns() -> int:
+    try:
+        return os.get_terminal_size().columns
+    except OSError:
+        return 120
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
