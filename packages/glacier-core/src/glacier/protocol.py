@@ -42,13 +42,23 @@ PROTOCOL_VERSION = 1
 
 
 def build_payload(instance: TaskInstance, run_id: str, attempt: int = 1) -> dict[str, Any]:
-    """The JSON payload that asks an executor to run ``instance``."""
+    """The JSON payload that asks an executor to run ``instance``.
+
+    Raises
+    ------
+    StepError
+        When the task cannot be imported by another process (defined inside a function).
+    """
+    ref = instance.task.reference()
+    if "<locals>" in ref.qualname:
+        msg = f"task {instance.task.name!r} is defined inside a function ({ref.qualname}), so another process cannot import it"
+        raise StepError(instance.name, msg, hint="define the task's function at module level; a worker or serverless function imports it by name")
     return {
         "protocol": PROTOCOL_VERSION,
         "run_id": run_id,
         "step": instance.name,
         "attempt": attempt,
-        "task": instance.task.reference().to_dict(),
+        "task": ref.to_dict(),
         "sources": {param: bucket.to_dict() for param, bucket in instance.sources.items()},
         "target": instance.target.to_dict(),
     }

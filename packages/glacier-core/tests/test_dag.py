@@ -1,0 +1,119 @@
+"""The DAG: order respects every dependency, cycles are always found, graphs render."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from glacier import DAG, Bucket, Pipeline, TaskInstance
+from glacier.errors import PipelineDefinitionError
+from glacier.executor import Executor
+
+
+class _Inline(Executor):
+    kind = "inline"
+
+
+EXEC = _Inline(provider=None)  # type: ignore[arg-type]
+
+
+@EXEC.task
+def step(df):  # noqa: ANN001, ANN201
+    return df
+
+
+def bucket(i: int | str) -> Bucket:
+    return Bucket.from_uri(f"memory://dag/{i}.parquet")
+
+
+def instance(name: str, sources: list[int | str], target: int | str) -> TaskInstance:
+    srcs = {f"in{k}": bucket(s) for k, s in enumerate(sources)}
+    return TaskInstance(task=step, source=None, target=bucket(target), name=name, sources=srcs)
+
+
+@st.composite
+def random_dags(draw: st.DrawFn) -> list[TaskInstance]:
+    """Steps 0..n-1; step i writes bucket i and reads raw inputs or buckets of lower steps."""
+    n = draw(st.integers(min_value=1, max_value=40))
+    steps = []
+    for i in range(n):
+        parents = draw(st.lists(st.integers(min_value=0, max_value=i - 1), max_size=3, unique=True)) if i else []
+        sources: list[int | str] = list(parents) or [f"raw{i}"]
+        steps.append(instance(f"s{i}", sources, i))
+    return draw(st.permutations(steps))
+
+
+@given(random_dags())
+@settings(max_examples=200, deadline=None)
+def test_random_dags_order_respects_every_dependency(steps: list[TaskInstance]) -> None:
+    dag = DAG(steps)
+    position = {inst.name: k for k, inst in enumerate(dag.topological_sort())}
+    assert len(position) == len(steps)
+    for inst in steps:
+        for dep in inst.dependencies:
+            assert position[dep.name] < position[inst.name]
+
+
+@given(random_dags())
+@settings(max_examples=100, deadline=None)
+def test_waves_hold_only_independent_steps_after_their_dependencies(steps: list[TaskInstance]) -> None:
+    dag = DAG(steps)
+    wave_of = {inst.name: w for w, wave in enumerate(dag.waves()) for inst in wave}
+    assert sorted(wave_of) == sorted(s.name for s in steps)
+    for inst in steps:
+        for dep in inst.dependencies:
+            assert wave_of[dep.name] < wave_of[inst.name]
+
+
+@given(random_dags(), st.data())
+@settings(max_examples=200, deadline=None)
+def test_a_back_edge_always_makes_a_cycle_that_is_found(steps: list[TaskInstance], data: st.DataObject) -> None:
+    # Pick a step a and any step b at or below it; making a also read b's target
+    # closes the loop a -> ... -> b -> a.
+    dag = DAG(steps)
+    a = data.draw(st.sampled_from(steps))
+    b = data.draw(st.sampled_from(dag.downstream([a])))
+    sources = [bk.path.removesuffix(".parquet") for bk in a.sources.values()] + [b.target.path.removesuffix(".parquet")]
+    looped = instance(a.name, sources, a.target.path.removesuffix(".parquet"))
+    with pytest.raises(ValueError, match="Pipeline contains a cycle"):
+        DAG([s for s in steps if s is not a] + [looped])
+
+
+def test_a_step_reading_its_own_target_is_a_cycle() -> None:
+    with pytest.raises(PipelineDefinitionError, match="cycle"):
+        DAG([instance("loop", [1], 1)])
+
+
+def test_two_steps_writing_one_bucket_are_refused_with_both_names() -> None:
+    with pytest.raises(ValueError, match="'a' and 'b' both write to memory://dag/t.parquet"):
+        DAG([instance("a", ["x"], "t"), instance("b", ["y"], "t")])
+
+
+def test_buckets_with_the_same_uri_are_one_node() -> None:
+    first = instance("first", ["raw"], "mid")
+    second = TaskInstance(task=step, source=Bucket.from_uri("memory://dag//mid.parquet"), target=bucket("out"), name="second")
+    dag = DAG([second, first])
+    assert [i.name for i in dag.topological_sort()] == ["first", "second"]
+    assert second.dependencies == [first]
+
+
+def test_downstream_includes_every_transitive_reader_in_order() -> None:
+    a, b, c, d = instance("a", ["r"], 1), instance("b", [1], 2), instance("c", [2], 3), instance("d", ["q"], 4)
+    dag = DAG([c, d, b, a])
+    assert [i.name for i in dag.downstream([b])] == ["b", "c"]
+
+
+def test_mermaid_has_one_node_per_bucket_and_escapes_odd_paths() -> None:
+    odd = Bucket.from_uri('memory://lake/with space/"quoted" <x>.parquet')
+    mid = bucket("mid")
+    p = Pipeline(name="m").source(odd).transform(step).to(mid).transform(step).to(bucket("out"))
+    text = p.visualize()
+    assert text.splitlines()[0] == "graph LR"
+    assert text.count("[(") == 3  # raw, mid, out: mid appears once although read and written
+    assert "#quot;quoted#quot; #lt;x#gt;" in text
+    assert 'with space' in text
+    assert "(inline)" in text
+    for line in text.splitlines()[1:]:
+        node = line.split()[0].split("[")[0]
+        assert node.isalnum()
