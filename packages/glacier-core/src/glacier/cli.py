@@ -80,6 +80,8 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         options["resume"] = True
     if args.max_workers:
         options["max_workers"] = args.max_workers
+    if args.state_dir:
+        options["state_dir"] = args.state_dir
     pm = get_plugin_manager()
     display = ProgressDisplay(console)
     pm.register(display, name="glacier.cli.progress")
@@ -94,6 +96,61 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     if result.note:
         console.print(result.note)
     return 0 if result.ok else 1
+
+
+def _cmd_runs(args: argparse.Namespace, console: Console) -> int:
+    import json
+    from datetime import datetime
+
+    from rich.table import Table
+
+    from glacier.records import RunStore
+
+    store = RunStore(args.state_dir)
+    if args.action == "show":
+        if not args.run_id:
+            raise UsageError("glacier runs show needs a RUN_ID (see glacier runs)")
+        try:
+            record = store.load(args.run_id)
+        except KeyError as exc:
+            raise UsageError(str(exc.args[0])) from None
+        if args.json:
+            print(json.dumps(record, indent=2))
+            return 0
+        table = Table(title=f"{record['pipeline']} · run {record['run_id']} · {record.get('state')}", title_justify="left")
+        for column in ("step", "status", "attempts", "rows", "bytes", "seconds", "error"):
+            table.add_column(column)
+        for step in record.get("steps", []):
+            error = (step.get("error") or {}).get("message", "")
+            table.add_row(step["name"], step["status"], str(step["attempts"]), str(step.get("rows") or "-"), str(step.get("bytes") or "-"), f"{step.get('seconds', 0):.2f}", error.splitlines()[0] if error else "")
+        for name in record.get("pending", []):
+            table.add_row(name, "never ran", "0", "-", "-", "", "")
+        console.print(table)
+        return 0
+    records = store.list(args.pipeline)
+    if not records:
+        console.print(f"No runs recorded in {store.root}")
+        return 0
+    table = Table(title=f"Runs in {store.root}", title_justify="left")
+    for column in ("run id", "pipeline", "mode", "started", "seconds", "result", "steps"):
+        table.add_column(column)
+    for record in records[-args.limit :]:
+        statuses: dict[str, int] = {}
+        for step in record.get("steps", []):
+            statuses[step["status"]] = statuses.get(step["status"], 0) + 1
+        finished = record.get("finished")
+        verdict = "running" if record.get("state") == "running" else ("ok" if record.get("ok") else "failed")
+        table.add_row(
+            record["run_id"],
+            record["pipeline"],
+            record.get("mode", ""),
+            datetime.fromtimestamp(record["started"]).strftime("%Y-%m-%d %H:%M:%S"),
+            f"{finished - record['started']:.2f}" if finished else "",
+            verdict,
+            ", ".join(f"{n} {s}" for s, n in statuses.items()),
+        )
+    console.print(table)
+    return 0
 
 
 def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
@@ -132,7 +189,17 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="re-run only what failed or never ran last time")
     run.add_argument("--fail-fast", action="store_true", help="stop everything at the first failure")
     run.add_argument("--max-workers", type=int, default=None, help="steps that may run at once")
+    run.add_argument("--state-dir", default=None, help="where run records go (default: $GLACIER_STATE_DIR or .glacier)")
     run.set_defaults(func=_cmd_run)
+
+    runs = sub.add_parser("runs", help="list recorded runs, or show one")
+    runs.add_argument("action", nargs="?", choices=("list", "show"), default="list")
+    runs.add_argument("run_id", nargs="?", metavar="RUN_ID", help="with show: the run (a unique prefix is enough)")
+    runs.add_argument("--pipeline", default=None, help="only this pipeline's runs")
+    runs.add_argument("--limit", type=int, default=20, help="how many of the latest runs to list")
+    runs.add_argument("--json", action="store_true", help="with show: print the raw record")
+    runs.add_argument("--state-dir", default=None, help="where run records are (default: $GLACIER_STATE_DIR or .glacier)")
+    runs.set_defaults(func=_cmd_runs)
 
     graph = sub.add_parser("graph", help="print the pipeline's Mermaid graph")
     graph.add_argument("pipeline", metavar="FILE[:PIPELINE]")

@@ -181,7 +181,8 @@ def error_from_dict(data: dict[str, Any], step: str) -> StepError:
     if "what" in data:
         err = _rebuild(kind, str(data.get("step") or step), str(data["what"]), data.get("uri"), data.get("hint"))
     else:
-        err = TaskFailedError(step, f"{kind}: {data.get('message', 'unknown error')}")
+        message = str(data.get("message") or "unknown error")
+        err = TaskFailedError(step, message if message.startswith(kind) else f"{kind}: {message}")
     if isinstance(err, TaskFailedError):
         err.traceback = data.get("traceback")
     return err

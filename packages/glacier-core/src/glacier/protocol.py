@@ -78,7 +78,15 @@ def handle(payload: dict[str, Any]) -> dict[str, Any]:
         if payload.get("protocol") != PROTOCOL_VERSION:
             msg = f"payload protocol {payload.get('protocol')!r} is not {PROTOCOL_VERSION}: deploy the same Glacier version that runs the pipeline"
             raise StepError(step, msg)
-        func = load_task(TaskRef.from_dict(payload["task"]))
+        ref = TaskRef.from_dict(payload["task"])
+        try:
+            func = load_task(ref)
+        except Exception as exc:
+            where = ref.file or ref.module
+            msg = f"could not load task {ref.qualname!r} from {where} ({type(exc).__name__}: {exc})"
+            err = StepError(step, msg, hint="the task's module must import cleanly where the step runs (same code, same dependencies)")
+            err.traceback = traceback.format_exc()  # type: ignore[attr-defined]
+            raise err from exc
         sources = {param: Bucket.from_dict(data) for param, data in payload["sources"].items()}
         target = Bucket.from_dict(payload["target"])
         outcome = execute_step(step, func, sources, target)
@@ -123,17 +131,26 @@ def load_task(ref: Any) -> Callable[..., Any]:
     raise ImportError(msg)
 
 
+def _importable_as(name: str, file: str | None) -> bool:
+    """Whether importing ``name`` gives the task's own file (not another module of that name)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return False
+    if spec is None:
+        return False
+    if not file or not os.path.exists(file) or not spec.origin or not os.path.exists(spec.origin):
+        return True
+    return os.path.samefile(spec.origin, file)
+
+
 def _import_module(name: str, file: str | None) -> Any:
     if file:
         folder = os.path.dirname(file)
         if folder not in sys.path:
             sys.path.insert(0, folder)
-    if name not in ("__main__", "__mp_main__"):
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            if not file or not os.path.exists(file):
-                raise
+    if name not in ("__main__", "__mp_main__") and _importable_as(name, file):
+        return importlib.import_module(name)
     if not file:
         msg = f"cannot import task module {name!r}: no file is known for it"
         raise ImportError(msg)

@@ -17,6 +17,7 @@ import random
 import secrets
 import threading
 import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -61,6 +62,9 @@ class Runner:
     fail_fast : stop starting steps after the first failure.
     raise_on_failure : raise the first failed step's error instead of returning.
     retry_backoff : base seconds of the exponential backoff between attempts.
+    resume : re-run only the steps of the pipeline's last run that failed or never
+        ran, and what is downstream of them.
+    state_dir : where run records go (see :mod:`glacier.records`).
     """
 
     def __init__(
@@ -73,6 +77,8 @@ class Runner:
         fail_fast: bool = False,
         raise_on_failure: bool = False,
         retry_backoff: float | None = None,
+        resume: bool = False,
+        state_dir: str | None = None,
         **options: Any,
     ) -> None:
         if options:
@@ -85,7 +91,14 @@ class Runner:
         self.fail_fast = fail_fast
         self.raise_on_failure = raise_on_failure
         self.retry_backoff = retry_backoff if retry_backoff is not None else float(pipeline.config.get("retry_backoff", 0.5))
+        self.resume = resume
+        from glacier.records import RunStore
+
+        self.store = RunStore(state_dir or pipeline.config.get("state_dir"))
         self._stop = threading.Event()
+        self._record_lock = threading.Lock()
+        self._results: dict[str, StepResult] = {}
+        self._last_write = 0.0
 
     # -- the run ---------------------------------------------------------------------
 
@@ -97,8 +110,10 @@ class Runner:
         order = self.dag.topological_sort()
         ctx = RunContext(run_id=new_run_id(), pipeline=self.pipeline.name, mode=self.mode, steps=order)
         self.ctx = ctx
+        reused, note = self._plan_resume(order) if self.resume else ({}, None)
+        self._write_record(final=False, force=True)
         hook.glacier_run_started(run=ctx)
-        results = self._schedule(order, hook)
+        results = self._schedule(order, hook, reused)
         result = RunResult(
             run_id=ctx.run_id,
             pipeline=self.pipeline.name,
@@ -106,14 +121,44 @@ class Runner:
             started=ctx.started,
             finished=time.time(),
             steps={inst.name: results[inst.name] for inst in order},
+            note=note,
         )
+        self._write_record(final=True, force=True, result=result)
         hook.glacier_run_finished(run=ctx, result=result)
         if self.raise_on_failure:
             result.raise_for_failures()
         return result
 
-    def _schedule(self, order: list[TaskInstance], hook: Any) -> dict[str, StepResult]:
-        results: dict[str, StepResult] = {}
+    def _plan_resume(self, order: list[TaskInstance]) -> tuple[dict[str, StepResult], str | None]:
+        """Which steps the last run already did (their targets are materialized)."""
+        last = self.store.last(self.pipeline.name)
+        if last is None:
+            return {}, f"Nothing to resume: {self.pipeline.name!r} has no earlier run in {self.store.root}; running everything."
+        before = {step["name"]: step for step in last.get("steps", [])}
+        done = {
+            id(inst)
+            for inst in order
+            if inst.name in before
+            and before[inst.name]["status"] in (StepStatus.SUCCEEDED, StepStatus.CACHED, StepStatus.REUSED)
+            and before[inst.name].get("target") == inst.target.uri
+            and inst.target.exists()
+        }
+        again = self.dag.downstream([inst for inst in order if id(inst) not in done])
+        rerun = {id(inst) for inst in again}
+        reused = {}
+        for inst in order:
+            if id(inst) not in rerun:
+                old = before[inst.name]
+                reused[inst.name] = self._result(
+                    inst, StepStatus.REUSED, rows=old.get("rows"), bytes=old.get("bytes"), output_fingerprint=old.get("output_fingerprint"),
+                    note=f"done in run {last['run_id']}",
+                )
+        if not again:
+            return reused, f"Nothing to resume: the last run {last['run_id']} of {self.pipeline.name!r} finished every step."
+        return reused, f"Resuming run {last['run_id']}: running {', '.join(i.name for i in again)}."
+
+    def _schedule(self, order: list[TaskInstance], hook: Any, reused: dict[str, StepResult]) -> dict[str, StepResult]:
+        results = self._results
         waiting = {id(inst): len(inst.dependencies) for inst in order}
         blocked: dict[int, str] = {}  # step -> the failed upstream step that blocks it
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="glacier-step") as pool:
@@ -122,23 +167,35 @@ class Runner:
             def start(inst: TaskInstance) -> None:
                 running[pool.submit(self._run_step, inst, hook)] = inst
 
-            for inst in order:
-                if waiting[id(inst)] == 0:
-                    start(inst)
-            while running:
+            def finished(inst: TaskInstance, step_result: StepResult) -> None:
+                with self._record_lock:
+                    results[inst.name] = step_result
+                self._write_record(final=False, force=not step_result.ok)
+                if not step_result.ok:
+                    if self.fail_fast:
+                        self._stop.set()
+                    for below in self.dag.downstream([inst])[1:]:
+                        blocked.setdefault(id(below), inst.name)
+                for nxt in inst.dependents:
+                    waiting[id(nxt)] -= 1
+                    if waiting[id(nxt)] == 0 and id(nxt) not in blocked and not self._stop.is_set():
+                        ready.append(nxt)
+
+            ready = deque(inst for inst in order if waiting[id(inst)] == 0)
+            while ready or running:
+                while ready:
+                    inst = ready.popleft()
+                    if inst.name in reused:
+                        hook.glacier_step_finished(run=self.ctx, step=inst, result=reused[inst.name])
+                        finished(inst, reused[inst.name])
+                    else:
+                        start(inst)
+                if not running:
+                    break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     inst = running.pop(future)
-                    step_result = results[inst.name] = future.result()
-                    if not step_result.ok:
-                        if self.fail_fast:
-                            self._stop.set()
-                        for below in self.dag.downstream([inst])[1:]:
-                            blocked.setdefault(id(below), inst.name)
-                    for nxt in inst.dependents:
-                        waiting[id(nxt)] -= 1
-                        if waiting[id(nxt)] == 0 and id(nxt) not in blocked and not self._stop.is_set():
-                            start(nxt)
+                    finished(inst, future.result())
         for inst in order:
             if inst.name not in results:
                 if id(inst) in blocked:
@@ -153,9 +210,21 @@ class Runner:
 
     def _run_step(self, inst: TaskInstance, hook: Any) -> StepResult:
         task = inst.task
+        started = time.perf_counter()
+        inputs = self._input_fingerprints(inst)
+        key = None
+        if task.cache and inputs is not None:
+            from glacier.cache import cache_key, read_record
+
+            key = cache_key(inst, inputs)
+            cached = self._cache_hit(inst, key, read_record(inst.target))
+            if cached is not None:
+                cached.input_fingerprints = inputs
+                hook.glacier_step_finished(run=self.ctx, step=inst, result=cached)
+                return cached
         attempts = task.retries + 1
         error: BaseException | None = None
-        started = time.perf_counter()
+        attempt = 0
         for attempt in range(1, attempts + 1):
             hook.glacier_step_started(run=self.ctx, step=inst, attempt=attempt)
             try:
@@ -172,19 +241,73 @@ class Runner:
                     break
                 self._stop.wait(self._backoff(attempt))
                 continue
+            output = _fingerprint(inst.target)
+            if key is not None and output is not None:
+                from glacier.cache import write_record
+
+                write_record(inst.target, {"key": key, "output": output, "rows": outcome.rows, "bytes": outcome.bytes, "run_id": self.ctx.run_id})
             result = self._result(
-                inst, StepStatus.SUCCEEDED, attempts=attempt, rows=outcome.rows, bytes=outcome.bytes, seconds=time.perf_counter() - started
+                inst, StepStatus.SUCCEEDED, attempts=attempt, rows=outcome.rows, bytes=outcome.bytes,
+                seconds=time.perf_counter() - started, input_fingerprints=inputs or {}, output_fingerprint=output,
             )
             hook.glacier_step_finished(run=self.ctx, step=inst, result=result)
             return result
         assert error is not None
-        tried = attempt
-        if tried > 1 and isinstance(error, StepError):
-            error = _with_attempts(error, tried)
+        if attempt > 1 and isinstance(error, StepError):
+            error = _with_attempts(error, attempt)
         status = StepStatus.TIMED_OUT if isinstance(error, StepTimeoutError) else StepStatus.FAILED
-        result = self._result(inst, status, attempts=tried, seconds=time.perf_counter() - started, error=error)
+        result = self._result(inst, status, attempts=attempt, seconds=time.perf_counter() - started, error=error, input_fingerprints=inputs or {})
         hook.glacier_step_finished(run=self.ctx, step=inst, result=result)
         return result
+
+    def _input_fingerprints(self, inst: TaskInstance) -> dict[str, str] | None:
+        """Each source's identity from storage metadata; ``None`` if one cannot be read."""
+        found = {}
+        for bucket in inst.sources.values():
+            fingerprint = _fingerprint(bucket)
+            if fingerprint is None:
+                return None  # the step will fail on it and say why
+            found[bucket.uri] = fingerprint
+        return found
+
+    def _cache_hit(self, inst: TaskInstance, key: str, record: dict[str, Any] | None) -> StepResult | None:
+        if record is None or record.get("key") != key:
+            return None
+        current = _fingerprint(inst.target)
+        if current is None or current != record.get("output"):
+            return None  # the target was changed or removed since it was written
+        return self._result(
+            inst, StepStatus.CACHED, rows=record.get("rows"), bytes=record.get("bytes"), output_fingerprint=current,
+            note=f"unchanged since run {record.get('run_id')}",
+        )
+
+    def _write_record(self, *, final: bool, force: bool, result: RunResult | None = None) -> None:
+        # At most about once a second while steps finish (a 10,000-step run must not
+        # rewrite its record 10,000 times), always at start, on failure and at the end.
+        now = time.monotonic()
+        if not force and now - self._last_write < 1.0:
+            return
+        with self._record_lock:
+            self._last_write = now
+            steps = [self._results[i.name].to_dict() for i in self.ctx.steps if i.name in self._results]
+            record = {
+                "run_id": self.ctx.run_id,
+                "pipeline": self.pipeline.name,
+                "mode": self.mode,
+                "state": "finished" if final else "running",
+                "started": self.ctx.started,
+                "finished": result.finished if result else None,
+                "ok": result.ok if result else None,
+                "note": result.note if result else None,
+                "steps": steps,
+                "pending": [i.name for i in self.ctx.steps if i.name not in self._results],
+            }
+            try:
+                self.store.write(record)
+            except OSError as exc:  # a run record is never worth failing the run over
+                import warnings
+
+                warnings.warn(f"could not write the run record under {self.store.root}: {exc}", stacklevel=2)
 
     def _execute(self, inst: TaskInstance, attempt: int) -> StepOutcome:
         executor = inst.task.executor
@@ -205,6 +328,13 @@ class Runner:
 
     def _result(self, inst: TaskInstance, status: StepStatus, **fields: Any) -> StepResult:
         return StepResult(name=inst.name, status=status, target=inst.target.uri, executor=inst.task.executor.kind, **fields)
+
+
+def _fingerprint(bucket: Any) -> str | None:
+    try:
+        return str(bucket.storage.fingerprint(bucket.uri))
+    except Exception:  # missing or unreadable: not an identity
+        return None
 
 
 def _run_in_worker(inst: TaskInstance, run_id: str, attempt: int) -> StepOutcome:

@@ -50,13 +50,13 @@ def split_uri(uri: str) -> tuple[str, str]:
 class Storage:
     """Reads, writes and inspects URIs of one scheme for one provider configuration.
 
+    Subclasses set :attr:`protocol` and implement :meth:`make_filesystem`, and
+    :meth:`storage_options` when polars needs options to reach the store.
+
     Parameters
     ----------
     config : the provider config the bucket came from (e.g. an ``AwsConfig``), or
         ``None`` for defaults from the environment.
-
-    Subclasses set :attr:`protocol` and implement :meth:`make_filesystem`, and
-    :meth:`storage_options` when polars needs options to reach the store.
     """
 
     #: The URI scheme (``"s3"``).
@@ -156,6 +156,38 @@ class Storage:
         token = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         return f"{parent}/.{name}{TEMP_MARKER}{token}"
 
+    def clean_debris(self, uri: str, *, max_age: float = 86_400.0) -> list[str]:
+        """Remove temporary files beside ``uri`` left by writers that died.
+
+        A temporary name written on this host is removed when its process is gone; one
+        from another host when it is older than ``max_age`` seconds. A write still in
+        progress (another run on the same target) is left alone.
+        """
+        parent, _, name = uri.rpartition("/")
+        prefix = f".{name}{TEMP_MARKER}"
+        try:
+            entries = self.fs.ls(self.path(parent), detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        removed = []
+        host = socket.gethostname()
+        for entry in entries:
+            base = str(entry["name"]).rstrip("/").rpartition("/")[2]
+            if not base.startswith(prefix):
+                continue
+            owner_host, _, rest = base[len(prefix) :].rpartition("-")[0].rpartition("-")
+            pid = rest if rest.isdigit() else ""
+            if owner_host == host and pid:
+                stale = not _pid_alive(int(pid))
+            else:
+                modified = entry.get("mtime") or entry.get("LastModified") or entry.get("created")
+                stale = _age(modified) > max_age
+            if stale:
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.rm(entry["name"])
+                removed.append(base)
+        return removed
+
     def sink(self, frame: pl.LazyFrame | pl.DataFrame, uri: str) -> None:
         """Write ``frame`` to ``uri`` as parquet, streaming where polars can."""
         lazy = frame.lazy()
@@ -184,6 +216,7 @@ class Storage:
         if self.atomic_upload:
             self.sink(frame, uri)
             return
+        self.clean_debris(uri)
         temp = self.temp_uri(uri)
         try:
             self.sink(frame, temp)
@@ -267,6 +300,27 @@ class MemoryStorage(Storage):
 
     def prepare_target(self, uri: str) -> None:
         """Nothing to prepare: memory paths need no directories."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _age(modified: Any) -> float:
+    import time
+    from datetime import datetime
+
+    if isinstance(modified, datetime):
+        return time.time() - modified.timestamp()
+    if isinstance(modified, (int, float)):
+        return time.time() - float(modified)
+    return 0.0
 
 
 _storages: dict[tuple[str, str, str], Storage] = {}

@@ -1,0 +1,102 @@
+"""Run records: one JSON file per run, under the state directory.
+
+Every run writes ``STATE/runs/PIPELINE/RUN_ID.json`` (run id, pipeline, start and end,
+each step's status, attempts, rows, bytes, seconds, input and output fingerprints,
+error). The record is written when the run starts, as steps finish, and at the end,
+each time to a temporary file renamed into place, so a reader never sees half a
+record and two runs never write the same file. ``resume=True`` reads the last one.
+
+The state directory is, in order: the pipeline's ``state_dir=`` setting, the
+``GLACIER_STATE_DIR`` environment variable, ``.glacier`` in the working directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RunStore", "state_dir"]
+
+
+def state_dir(setting: str | os.PathLike[str] | None = None) -> Path:
+    """The state directory for a pipeline setting (see the module docs for the order)."""
+    chosen = setting or os.environ.get("GLACIER_STATE_DIR") or ".glacier"
+    return Path(chosen).expanduser().resolve()
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "_"
+
+
+class RunStore:
+    """Reads and writes run records under a state directory.
+
+    Examples
+    --------
+    >>> store = RunStore("/tmp/glacier-doc-state")
+    >>> store.list()  # doctest: +SKIP
+    [{'run_id': '20261125T174512-3f9a1c', 'pipeline': 'etl', ...}]
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = state_dir(root)
+
+    def path(self, pipeline: str, run_id: str) -> Path:
+        """Where a run's record lives."""
+        return self.root / "runs" / _safe(pipeline) / f"{_safe(run_id)}.json"
+
+    def write(self, record: dict[str, Any]) -> Path:
+        """Write (or replace) a run's record atomically."""
+        target = self.path(str(record["pipeline"]), str(record["run_id"]))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as out:
+                json.dump(record, out, indent=2, default=str)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        return target
+
+    def list(self, pipeline: str | None = None) -> list[dict[str, Any]]:
+        """Every readable record, oldest first (optionally of one pipeline)."""
+        base = self.root / "runs"
+        folders = [base / _safe(pipeline)] if pipeline else sorted(p for p in base.glob("*") if p.is_dir())
+        records = []
+        for folder in folders:
+            for file in sorted(folder.glob("*.json")):
+                try:
+                    records.append(json.loads(file.read_text()))
+                except (OSError, ValueError):
+                    continue  # a record being replaced right now; the rename makes it whole
+        return sorted(records, key=lambda r: (r.get("started") or 0, r.get("run_id", "")))
+
+    def load(self, run_id: str) -> dict[str, Any]:
+        """The record of one run, by id (a unique prefix is enough).
+
+        Raises
+        ------
+        KeyError
+            When no run, or more than one, matches.
+        """
+        matches = [p for p in (self.root / "runs").glob(f"*/{_safe(run_id)}*.json")]
+        if len(matches) != 1:
+            how = "no run" if not matches else f"{len(matches)} runs"
+            msg = f"{how} with id {run_id!r} in {self.root}"
+            raise KeyError(msg)
+        data: dict[str, Any] = json.loads(matches[0].read_text())
+        return data
+
+    def last(self, pipeline: str, *, before: str | None = None) -> dict[str, Any] | None:
+        """The most recent record of ``pipeline`` (other than run ``before``), if any."""
+        records = [r for r in self.list(pipeline) if r.get("run_id") != before]
+        return records[-1] if records else None
