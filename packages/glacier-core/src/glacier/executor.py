@@ -24,14 +24,14 @@ __all__ = ["Executor", "InProcessExecutor"]
 class Executor:
     """Base class of every executor (the seed's ``ExecutionResource``).
 
+    Subclasses set :attr:`kind` and implement :meth:`invoke`; serverless executors
+    also set :attr:`runs_here` to ``False`` so that ``mode="local"`` runs their tasks
+    on this machine instead.
+
     Parameters
     ----------
     provider : the provider that made it.
     config : the executor's settings (e.g. a ``LambdaConfig``), if any.
-
-    Subclasses set :attr:`kind` and implement :meth:`invoke`; serverless executors
-    also set :attr:`runs_here` to ``False`` so that ``mode="local"`` runs their tasks
-    on this machine instead.
     """
 
     #: Short name shown in graphs and summaries (``"local"``, ``"lambda"``...).

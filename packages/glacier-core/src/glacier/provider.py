@@ -21,12 +21,12 @@ __all__ = ["Provider", "ProviderBackend"]
 class ProviderBackend:
     """What a provider plugin implements for its config type.
 
+    Subclasses set :attr:`name` and :attr:`scheme`, and override
+    :meth:`default_serverless_config` when the provider has a serverless executor.
+
     Parameters
     ----------
     config : the user's config object (e.g. ``AwsConfig(region="us-east-1")``).
-
-    Subclasses set :attr:`name` and :attr:`scheme`, and override
-    :meth:`default_serverless_config` when the provider has a serverless executor.
     """
 
     #: Short provider name, shown in graphs and used to group generated infrastructure.
