@@ -39,7 +39,8 @@ def test_provider_for_a_config_no_plugin_serves_says_so() -> None:
 def test_unknown_scheme_names_the_uri_and_the_fix(uri: str, package: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
     from glacier import registry
 
-    monkeypatch.setattr(registry, "schemes", lambda: {"file": None, "memory": None})
+    builtin = {name: registry.Scheme(name, "glacier.storage:FileStorage", package="glacier-core") for name in ("file", "memory")}
+    monkeypatch.setattr(registry, "schemes", lambda: builtin)
     with pytest.raises(UnknownSchemeError) as info:
         scheme_for(uri)
     assert uri in str(info.value)
@@ -67,3 +68,21 @@ def test_import_glacier_imports_no_cloud_sdk_and_no_fsspec() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_two_plugins_claiming_one_scheme_is_an_error_naming_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    from glacier import registry
+    from glacier.errors import PluginConflictError
+    from glacier.registry import Scheme
+
+    claims = [Scheme("s3", "b_pkg.storage:S3", package="b-pkg"), Scheme("s3", "a_pkg.storage:S3", package="a-pkg")]
+    monkeypatch.setattr(registry, "_collect", lambda hook: claims)
+    registry.schemes.cache_clear()
+    try:
+        with pytest.raises(PluginConflictError, match=r"(?s)a_pkg.storage:S3 \(a-pkg\) and b_pkg.storage:S3 \(b-pkg\).*override=True"):
+            registry.schemes()
+        claims[0] = Scheme("s3", "b_pkg.storage:S3", package="b-pkg", override=True)
+        registry.schemes.cache_clear()
+        assert registry.schemes()["s3"].storage == "b_pkg.storage:S3"
+    finally:
+        registry.schemes.cache_clear()

@@ -15,6 +15,7 @@ __all__ = [
     "PipelineDefinitionError",
     "PluginNotInstalledError",
     "UnknownSchemeError",
+    "PluginConflictError",
     "StepError",
     "SourceNotFoundError",
     "SourceReadError",
@@ -65,8 +66,9 @@ class UnknownSchemeError(GlacierError, ValueError):
     known : the schemes that are available.
     """
 
-    def __init__(self, uri: str, scheme: str, known: list[str], package: str | None) -> None:
-        what = f"No installed Glacier plugin handles the URI scheme {scheme!r} (in {uri!r}).\nKnown schemes: {', '.join(sorted(known)) or 'none'}."
+    def __init__(self, uri: str, scheme: str, known: list[str], package: str | None, installed_by: list[str] | None = None) -> None:
+        what = f"No installed Glacier plugin handles the URI scheme {scheme!r} (in {uri!r}).\nKnown schemes: {', '.join(sorted(known)) or 'none'}"
+        what += f" (from {', '.join(installed_by)})." if installed_by else "."
         hint = (
             f"pip install {package}"
             if package
@@ -74,6 +76,13 @@ class UnknownSchemeError(GlacierError, ValueError):
         )
         super().__init__(_message(what, hint))
         self.uri, self.scheme, self.known, self.package = uri, scheme, known, package
+
+
+class PluginConflictError(GlacierError):
+    """Two installed plugins claim the same name (a URI scheme) and neither asked to override."""
+
+    def __init__(self, what: str, hint: str) -> None:
+        super().__init__(_message(what, hint))
 
 
 class StepError(GlacierError):

@@ -27,8 +27,14 @@ def run_payload(payload: dict[str, Any], *, timeout: float | None, step: str) ->
     StepTimeoutError
         When the worker runs past ``timeout`` seconds (it is killed first).
     StepError
-        When the worker dies without answering (killed, out of memory).
+        When the worker dies without answering (killed, out of memory), or a bucket
+        lives in this process's memory where the worker cannot see it.
     """
+    for bucket in (*payload.get("sources", {}).values(), payload.get("target", {})):
+        uri = str(bucket.get("uri", ""))
+        if uri.startswith("memory://"):
+            msg = "memory:// buckets live inside one process, so a worker process cannot reach them"
+            raise StepError(step, msg, uri=uri, hint="use file:// buckets (LocalConfig(root=DIR)), or drop timeout= so the step runs in this process")
     env = dict(os.environ)
     # The parent's import path, so the worker imports the same task modules.
     env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *[p for p in sys.path if p]])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from glacier.errors import PluginNotInstalledError, UnknownSchemeError
+from glacier.errors import PluginConflictError, PluginNotInstalledError, UnknownSchemeError
 
 __all__ = [
     "Scheme",
@@ -56,7 +56,9 @@ class Scheme:
     ----------
     name : the scheme, without ``://`` (``"s3"``).
     storage : dotted path of a :class:`glacier.storage.Storage` subclass.
-    package : the distribution that provides it, for error hints.
+    package : the distribution that provides it, named in error hints.
+    override : take over a scheme another plugin already serves (otherwise two
+        plugins claiming one scheme is an error naming both).
 
     Examples
     --------
@@ -67,6 +69,7 @@ class Scheme:
     name: str
     storage: str
     package: str | None = None
+    override: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,8 +138,25 @@ def _first_wins(items: list[Any], key: Any) -> dict[str, Any]:
 
 @cache
 def schemes() -> dict[str, Scheme]:
-    """Every installed URI scheme by name (the first plugin to claim a name wins)."""
-    return _first_wins(_collect("glacier_storage_schemes"), lambda scheme: scheme.name)
+    """Every installed URI scheme by name.
+
+    Raises
+    ------
+    PluginConflictError
+        When two plugins claim one scheme and neither says ``override=True``.
+    """
+    found: dict[str, Scheme] = {}
+    for scheme in reversed(_collect("glacier_storage_schemes")):
+        other = found.get(scheme.name)
+        if other is None or scheme.override:
+            found[scheme.name] = scheme
+        elif other.storage != scheme.storage and not other.override:
+            raise PluginConflictError(
+                f"Two plugins serve the URI scheme {scheme.name!r}: {other.storage} ({other.package or 'unknown package'}) "
+                f"and {scheme.storage} ({scheme.package or 'unknown package'}).",
+                "uninstall one of them, or have the one that should win return Scheme(..., override=True)",
+            )
+    return found
 
 
 def scheme_for(uri: str) -> Scheme:
@@ -151,7 +171,8 @@ def scheme_for(uri: str) -> Scheme:
     name = uri.split("://", 1)[0].lower() if "://" in uri else "file"
     found = schemes().get(name)
     if found is None:
-        raise UnknownSchemeError(uri, name, list(schemes()), KNOWN_PACKAGES.get(name))
+        installed = [s.package for s in schemes().values() if s.package]
+        raise UnknownSchemeError(uri, name, list(schemes()), KNOWN_PACKAGES.get(name), installed_by=sorted(set(installed)))
     return found
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from glacier.errors import StepError
 from glacier.executor import Executor
 from glacier.process import run_payload
 from glacier.protocol import build_payload, outcome_from_result
@@ -32,10 +31,6 @@ class ProcessExecutor(Executor):
 
     def run(self, instance: TaskInstance, run_id: str, attempt: int = 1) -> StepOutcome:
         """Run the step in a worker process, within the task's (or this executor's) timeout."""
-        for bucket in (*instance.sources.values(), instance.target):
-            if bucket.scheme == "memory":
-                msg = "memory:// buckets live inside one process, so a worker process cannot reach them"
-                raise StepError(instance.name, msg, uri=bucket.uri, hint="use file:// buckets (LocalConfig(root=DIR)) with provider.serverless()")
         timeout = instance.task.timeout if instance.task.timeout is not None else self.config.timeout
         payload = build_payload(instance, run_id, attempt)
         return outcome_from_result(run_payload(payload, timeout=timeout, step=instance.name), instance.name)
