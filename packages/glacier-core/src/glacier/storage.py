@@ -81,6 +81,10 @@ class Storage:
         """Options for polars' ``scan_parquet``/``sink_parquet`` (object_store keys)."""
         return None
 
+    def credential_provider(self) -> Any:
+        """polars' ``credential_provider`` argument (``"auto"``: polars' own chain)."""
+        return "auto"
+
     # -- shared behaviour ------------------------------------------------------------
 
     @property
@@ -103,7 +107,7 @@ class Storage:
         import polars as pl
 
         if self.native:
-            return pl.scan_parquet(uri, storage_options=self.storage_options())
+            return pl.scan_parquet(uri, storage_options=self.storage_options(), credential_provider=self.credential_provider())
         paths = sorted(self.fs.glob(self.path(uri))) if is_glob(uri) else [self.path(uri)]
         frames = [pl.scan_parquet(self.fs.open(p, "rb")) for p in paths]
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
@@ -192,7 +196,7 @@ class Storage:
         """Write ``frame`` to ``uri`` as parquet, streaming where polars can."""
         lazy = frame.lazy()
         if self.native:
-            lazy.sink_parquet(uri, storage_options=self.storage_options())
+            lazy.sink_parquet(uri, storage_options=self.storage_options(), credential_provider=self.credential_provider())
             return
         with self.fs.open(self.path(uri), "wb") as out:
             lazy.sink_parquet(out)
@@ -215,11 +219,13 @@ class Storage:
         self.prepare_target(uri)
         if self.atomic_upload:
             self.sink(frame, uri)
+            self.fs.invalidate_cache(self.path(uri))  # polars wrote behind fsspec's back
             return
         self.clean_debris(uri)
         temp = self.temp_uri(uri)
         try:
             self.sink(frame, temp)
+            self.fs.invalidate_cache(self.path(temp))
             self.commit(temp, uri)
         except BaseException:
             with contextlib.suppress(Exception):

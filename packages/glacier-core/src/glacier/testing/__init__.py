@@ -1,0 +1,1 @@
+"""Test helpers and contract suites that provider packages reuse."""
