@@ -38,6 +38,8 @@ class Executor:
     kind: ClassVar[str] = "executor"
     #: Whether :meth:`invoke` runs on this machine (so ``mode="local"`` may use it).
     runs_here: ClassVar[bool] = True
+    #: Whether cloud mode must find this executor's functions in a deployment manifest.
+    needs_deployment: ClassVar[bool] = False
 
     def __init__(self, provider: Provider, config: Any | None = None) -> None:
         self.provider = provider
@@ -115,8 +117,12 @@ class Executor:
 
         return decorator if func is None else decorator(func)
 
-    def run(self, instance: TaskInstance, run_id: str, attempt: int = 1) -> StepOutcome:
-        """Run one step here or remotely and return its outcome (raises a StepError on failure)."""
+    def run(self, instance: TaskInstance, run_id: str, attempt: int = 1, **context: Any) -> StepOutcome:
+        """Run one step here or remotely and return its outcome (raises a StepError on failure).
+
+        ``context`` carries what the runner knows, e.g. ``deployment`` (the manifest
+        that ``mode="generate"`` wrote) in cloud mode.
+        """
         from glacier.protocol import build_payload, outcome_from_result
 
         payload = build_payload(instance, run_id, attempt)
@@ -139,7 +145,7 @@ class InProcessExecutor(Executor):
 
     kind = "local"
 
-    def run(self, instance: TaskInstance, run_id: str, attempt: int = 1) -> StepOutcome:
+    def run(self, instance: TaskInstance, run_id: str, attempt: int = 1, **context: Any) -> StepOutcome:
         """Run the step in this process."""
         from glacier.step import execute_step
 

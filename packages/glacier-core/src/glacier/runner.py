@@ -65,6 +65,8 @@ class Runner:
     resume : re-run only the steps of the pipeline's last run that failed or never
         ran, and what is downstream of them.
     state_dir : where run records go (see :mod:`glacier.records`).
+    manifest : cloud mode: the deployment manifest (default: the one ``generate``
+        recorded for this pipeline in the state directory).
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class Runner:
         retry_backoff: float | None = None,
         resume: bool = False,
         state_dir: str | None = None,
+        manifest: str | None = None,
         **options: Any,
     ) -> None:
         if options:
@@ -92,6 +95,9 @@ class Runner:
         self.raise_on_failure = raise_on_failure
         self.retry_backoff = retry_backoff if retry_backoff is not None else float(pipeline.config.get("retry_backoff", 0.5))
         self.resume = resume
+        self.manifest = manifest
+        self.state_dir = state_dir or pipeline.config.get("state_dir")
+        self.deployment: dict[str, Any] | None = None
         from glacier.records import RunStore
 
         self.store = RunStore(state_dir or pipeline.config.get("state_dir"))
@@ -108,6 +114,10 @@ class Runner:
 
         hook = get_plugin_manager().hook
         order = self.dag.topological_sort()
+        if self.mode == "cloud" and any(inst.task.executor.needs_deployment for inst in order):
+            from glacier.generate import load_deployment
+
+            self.deployment = load_deployment(self.pipeline.name, self.manifest, self.state_dir)  # fail before starting
         ctx = RunContext(run_id=new_run_id(), pipeline=self.pipeline.name, mode=self.mode, steps=order)
         self.ctx = ctx
         reused, note = self._plan_resume(order) if self.resume else ({}, None)
@@ -314,7 +324,7 @@ class Runner:
         if self.mode == "cloud" or executor.runs_here:
             if inst.task.timeout is not None and executor.kind == "local":
                 return _run_in_worker(inst, self.ctx.run_id, attempt)
-            return executor.run(inst, self.ctx.run_id, attempt)
+            return executor.run(inst, self.ctx.run_id, attempt, deployment=self.deployment)
         # mode="local" with a remote executor: run the same step code on this machine.
         if inst.task.timeout is not None:
             return _run_in_worker(inst, self.ctx.run_id, attempt)

@@ -29,7 +29,7 @@ class ProcessExecutor(Executor):
     runs_here: ClassVar[bool] = True
     config: ProcessConfig
 
-    def run(self, instance: TaskInstance, run_id: str, attempt: int = 1) -> StepOutcome:
+    def run(self, instance: TaskInstance, run_id: str, attempt: int = 1, **context: Any) -> StepOutcome:
         """Run the step in a worker process, within the task's (or this executor's) timeout."""
         timeout = instance.task.timeout if instance.task.timeout is not None else self.config.timeout
         payload = build_payload(instance, run_id, attempt)

@@ -1,0 +1,48 @@
+"""glacier-aws's plugin module (entry point ``glacier: aws``). Light: no boto3 or s3fs here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from glacier import hookimpl
+from glacier.provider import ProviderBackend
+from glacier.registry import CodegenTarget, ExecutorKind, Scheme
+
+from glacier_aws.config import AwsConfig, LambdaConfig
+
+
+@hookimpl
+def glacier_configs() -> list[type]:
+    """``AwsConfig`` and ``LambdaConfig``."""
+    return [AwsConfig, LambdaConfig]
+
+
+@hookimpl
+def glacier_provider_for_config(config: Any) -> ProviderBackend | None:
+    """The AWS provider for an ``AwsConfig``."""
+    if isinstance(config, AwsConfig):
+        from glacier_aws.provider import AwsProvider
+
+        return AwsProvider(config)
+    return None
+
+
+@hookimpl
+def glacier_storage_schemes() -> list[Scheme]:
+    """``s3://`` (and ``s3a://``, as Spark writes it)."""
+    return [
+        Scheme("s3", "glacier_aws.storage:S3Storage", package="glacier-aws"),
+        Scheme("s3a", "glacier_aws.storage:S3Storage", package="glacier-aws"),
+    ]
+
+
+@hookimpl
+def glacier_executor_kinds() -> list[ExecutorKind]:
+    """The Lambda executor, chosen by ``LambdaConfig``."""
+    return [ExecutorKind("lambda", "glacier_aws.executor:LambdaExecutor", config="glacier_aws.config:LambdaConfig", provider="aws")]
+
+
+@hookimpl
+def glacier_codegen_targets() -> list[CodegenTarget]:
+    """Terraform for S3 buckets, Lambda functions, IAM roles and log groups."""
+    return [CodegenTarget("terraform-aws", "aws", "glacier_aws.terraform:generate")]

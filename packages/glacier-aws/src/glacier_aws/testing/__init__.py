@@ -1,0 +1,1 @@
+"""Test support for glacier-aws: a local Lambda service that speaks the real protocols."""

@@ -1,0 +1,197 @@
+"""Behaviour of the local Lambda service, driven through real boto3 and real awslambdaric."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from glacier_aws.testing.lambda_service import LambdaService
+
+HANDLER = '''
+import os
+import time
+
+def echo(event, context):
+    return {"event": event, "remaining_ms": context.get_remaining_time_in_millis(),
+            "function_name": context.function_name, "arn": context.invoked_function_arn,
+            "request_id": context.aws_request_id, "memory": context.memory_limit_in_mb}
+
+def fail(event, context):
+    raise ValueError("bad input: " + str(event["x"]))
+
+def sleep(event, context):
+    time.sleep(event["seconds"])
+    return {"slept": event["seconds"]}
+
+def env(event, context):
+    return {name: os.environ.get(name) for name in event["names"]}
+
+def crash(event, context):
+    if event["code"] is None:
+        return "alive"
+    print("about to exit", event["code"], flush=True)
+    os._exit(event["code"])
+
+def pid(event, context):
+    return os.getpid()
+'''
+
+
+@pytest.fixture(scope="module")
+def code_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("lambda_code")
+    (path / "handlers.py").write_text(textwrap.dedent(HANDLER))
+    (path / "broken.py").write_text("raise RuntimeError('boom at import')\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def service(code_dir: Path) -> Iterator[LambdaService]:
+    with LambdaService() as svc:
+        svc.deploy("echo", code_dir, "handlers.echo", memory=256)
+        svc.deploy("fail", code_dir, "handlers.fail")
+        svc.deploy("sleepy", code_dir, "handlers.sleep", timeout=1.0)
+        svc.deploy("sleepy2", code_dir, "handlers.sleep")
+        svc.deploy("sleepy3", code_dir, "handlers.sleep")
+        svc.deploy("env", code_dir, "handlers.env", environment={"GLACIER_STAGE": "test"})
+        svc.deploy("broken", code_dir, "broken.handler")
+        svc.deploy("crash", code_dir, "handlers.crash")
+        yield svc
+
+
+@pytest.fixture(scope="module")
+def client(service: LambdaService) -> Any:
+    return boto3.client(
+        "lambda", endpoint_url=service.endpoint_url, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=60))
+
+
+def invoke(client: Any, name: str, event: Any) -> tuple[dict[str, Any], Any]:
+    response = client.invoke(FunctionName=name, InvocationType="RequestResponse",
+                             Payload=json.dumps(event))
+    return response, json.loads(response["Payload"].read())
+
+
+def test_invoke_round_trips_json_and_gives_handler_a_real_context(
+    client: Any, service: LambdaService
+) -> None:
+    response, body = invoke(client, "echo", {"a": [1, 2], "b": "x"})
+    assert response["StatusCode"] == 200
+    assert response["ExecutedVersion"] == "$LATEST"
+    assert "FunctionError" not in response
+    assert body["event"] == {"a": [1, 2], "b": "x"}
+    assert 0 < body["remaining_ms"] <= 30_000
+    assert body["function_name"] == "echo"
+    assert body["arn"] == "arn:aws:lambda:us-east-1:123456789012:function:echo"
+    assert body["request_id"] and body["memory"] == "256"
+    assert service.invocations("echo") >= 1
+
+
+def test_function_arn_is_accepted_as_function_name(client: Any) -> None:
+    _, body = invoke(client, "arn:aws:lambda:us-east-1:123456789012:function:echo", 7)
+    assert body["event"] == 7
+
+
+def test_handler_exception_comes_back_as_unhandled_function_error(client: Any) -> None:
+    response, body = invoke(client, "fail", {"x": 42})
+    assert response["StatusCode"] == 200
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "ValueError"
+    assert body["errorMessage"] == "bad input: 42"
+    assert isinstance(body["stackTrace"], list)
+
+
+def test_import_error_comes_back_as_unhandled_init_error(client: Any) -> None:
+    response, body = invoke(client, "broken", {})
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "RuntimeError"
+    assert body["errorMessage"] == "boom at import"
+
+
+def test_handler_running_past_timeout_is_killed_and_next_invoke_works(
+    client: Any, service: LambdaService
+) -> None:
+    started = time.monotonic()
+    response, body = invoke(client, "sleepy", {"seconds": 30})
+    assert time.monotonic() - started < 5
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Sandbox.Timedout"
+    assert body["errorMessage"].endswith("Task timed out after 1.00 seconds")
+    response, body = invoke(client, "sleepy", {"seconds": 0})
+    assert "FunctionError" not in response, service.log_path("sleepy").read_text()
+    assert body == {"slept": 0}
+
+
+def test_unknown_function_raises_resource_not_found(client: Any) -> None:
+    with pytest.raises(client.exceptions.ResourceNotFoundException) as info:
+        client.invoke(FunctionName="nope", Payload=b"{}")
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert "function:nope" in info.value.response["Error"]["Message"]
+
+
+def test_different_functions_run_concurrently(client: Any) -> None:
+    for name in ("sleepy2", "sleepy3"):  # warm both so process start-up is not measured
+        invoke(client, name, {"seconds": 0})
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        names = ["sleepy2", "sleepy3"]
+        results = list(pool.map(lambda n: invoke(client, n, {"seconds": 1.5})[1], names))
+    assert results == [{"slept": 1.5}, {"slept": 1.5}]
+    assert time.monotonic() - started < 2.6  # one after the other would take 3 s
+
+
+def test_invocations_of_one_function_are_served_one_at_a_time(
+    client: Any, service: LambdaService
+) -> None:
+    before = service.invocations("sleepy2")
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: invoke(client, "sleepy2", {"seconds": 0.5})[1], "ab"))
+    assert results == [{"slept": 0.5}, {"slept": 0.5}]
+    assert time.monotonic() - started >= 1.0
+    assert service.invocations("sleepy2") == before + 2
+
+
+def test_deployed_environment_reaches_the_handler(client: Any) -> None:
+    names = ["GLACIER_STAGE", "AWS_REGION", "AWS_LAMBDA_FUNCTION_NAME",
+             "AWS_LAMBDA_FUNCTION_VERSION"]
+    _, body = invoke(client, "env", {"names": names})
+    assert body == {"GLACIER_STAGE": "test", "AWS_REGION": "us-east-1",
+                    "AWS_LAMBDA_FUNCTION_NAME": "env", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST"}
+
+
+def test_crashed_runtime_reports_exit_error_logs_output_and_restarts(
+    client: Any, service: LambdaService
+) -> None:
+    response, body = invoke(client, "crash", {"code": 3})
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.ExitError"
+    assert body["errorMessage"].endswith("Runtime exited with error: exit status 3")
+    assert "about to exit 3" in service.log_path("crash").read_text()
+    _, body = invoke(client, "crash", {"code": None})
+    assert body == "alive"
+
+
+def test_stop_kills_runtime_processes(code_dir: Path) -> None:
+    svc = LambdaService().start()
+    try:
+        svc.deploy("pid", code_dir, "handlers.pid")
+        lam = boto3.client("lambda", endpoint_url=svc.endpoint_url, region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        pid = json.loads(lam.invoke(FunctionName="pid", Payload=b"{}")["Payload"].read())
+        os.kill(pid, 0)  # the runtime is alive between invocations
+    finally:
+        svc.stop()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
