@@ -1,0 +1,109 @@
+"""s3:// buckets against moto's server: contracts, the seed's ETL, cache and resume."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from glacier import Pipeline, Provider, StepStatus
+from glacier.config import AwsConfig
+from glacier.testing import AtomicCommitContract, BucketContract, sample_frame
+from glacier_aws.storage import S3Storage, polars_storage_options
+
+
+class TestS3Buckets(BucketContract, AtomicCommitContract):
+    @pytest.fixture
+    def make_bucket(self, aws: Provider, s3_bucket: str):  # noqa: ANN201
+        return lambda path: aws.bucket(bucket=s3_bucket, path=path)
+
+
+def test_polars_options_use_object_store_keys_that_reach_the_endpoint(aws_config: AwsConfig, s3_bucket: str) -> None:
+    options = polars_storage_options(aws_config)
+    assert options == {"aws_region": "us-east-1", "aws_endpoint_url": aws_config.endpoint_url, "aws_allow_http": "true"}
+    uri = f"s3://{s3_bucket}/direct.parquet"
+    pl.DataFrame({"x": [1]}).lazy().sink_parquet(uri, storage_options=options)
+    assert pl.scan_parquet(uri, storage_options=options).collect()["x"].to_list() == [1]
+
+
+def test_service_endpoints_override_the_shared_endpoint() -> None:
+    config = AwsConfig(endpoint_url="http://127.0.0.1:1", service_endpoints={"s3": "http://127.0.0.1:2"})
+    assert polars_storage_options(config)["aws_endpoint_url"] == "http://127.0.0.1:2"
+    assert S3Storage(config).make_filesystem().client_kwargs.get("region_name") == "us-east-1"
+
+
+def _extract(df: pl.LazyFrame) -> pl.LazyFrame:
+    return df.filter(pl.col("value").is_not_null())
+
+
+def _transform(df: pl.LazyFrame) -> pl.LazyFrame:
+    return df.with_columns((pl.col("value") * 2).alias("doubled"))
+
+
+def _aggregate(df: pl.LazyFrame) -> pl.LazyFrame:
+    return df.group_by("category").agg(pl.col("value").sum()).sort("category")
+
+
+def seed_pipeline(aws: Provider, bucket: str, *, cache: bool = False, calls: list[str] | None = None) -> Pipeline:
+    local = aws.local()
+    calls = calls if calls is not None else []
+
+    def counted(func):  # noqa: ANN001, ANN202
+        def wrapper(df: pl.LazyFrame) -> pl.LazyFrame:
+            calls.append(func.__name__.strip("_"))
+            return func(df)
+
+        wrapper.__name__ = func.__name__.strip("_")
+        return local.task(cache=cache)(wrapper)
+
+    b = {n: aws.bucket(bucket=bucket, path=f"{n}.parquet") for n in ("raw", "intermediate/step1", "intermediate/step2", "output/result")}
+    return (
+        Pipeline(name="etl")
+        .source(b["raw"]).transform(counted(_extract)).to(b["intermediate/step1"])
+        .transform(counted(_transform)).to(b["intermediate/step2"])
+        .transform(counted(_aggregate)).to(b["output/result"])
+    )
+
+
+def test_seed_etl_on_s3_matches_polars(aws: Provider, aws_config: AwsConfig, s3_bucket: str) -> None:
+    raw = sample_frame(5000)
+    raw.write_parquet(f"s3://{s3_bucket}/raw.parquet", storage_options=polars_storage_options(aws_config))
+    result = seed_pipeline(aws, s3_bucket).run(mode="local")
+    assert result.ok, result.summary()
+    got = pl.read_parquet(f"s3://{s3_bucket}/output/result.parquet", storage_options=polars_storage_options(aws_config))
+    assert_frame_equal(got, _aggregate(_transform(_extract(raw.lazy()))).collect())
+    assert result["extract"].rows == raw["value"].is_not_null().sum()
+
+
+def test_cache_on_s3_uses_etags_and_reruns_only_what_changed(aws: Provider, aws_config: AwsConfig, s3_bucket: str) -> None:
+    options = polars_storage_options(aws_config)
+    sample_frame(100).write_parquet(f"s3://{s3_bucket}/raw.parquet", storage_options=options)
+    calls: list[str] = []
+    first = seed_pipeline(aws, s3_bucket, cache=True, calls=calls).run()
+    assert first.ok and calls == ["extract", "transform", "aggregate"]
+    assert all("ETag=" in fp for fp in first["extract"].input_fingerprints.values())
+
+    calls.clear()
+    second = seed_pipeline(aws, s3_bucket, cache=True, calls=calls).run()
+    assert calls == [] and {s.status for s in second.steps.values()} == {StepStatus.CACHED}
+
+    sample_frame(120).write_parquet(f"s3://{s3_bucket}/raw.parquet", storage_options=options)
+    S3Storage(aws_config).fs.invalidate_cache()
+    third = seed_pipeline(aws, s3_bucket, cache=True, calls=calls).run()
+    assert third.ok and calls == ["extract", "transform", "aggregate"]
+
+
+def test_resume_on_s3_runs_the_failed_step_and_what_follows(aws: Provider, aws_config: AwsConfig, s3_bucket: str) -> None:
+    sample_frame(100).write_parquet(f"s3://{s3_bucket}/raw.parquet", storage_options=polars_storage_options(aws_config))
+    calls: list[str] = []
+    pipeline = seed_pipeline(aws, s3_bucket, calls=calls)
+    pipeline.steps[1].task.func = lambda df: 1 / 0  # the fault
+    failed = pipeline.run()
+    assert failed["transform"].status is StepStatus.FAILED and calls == ["extract"]
+
+    calls.clear()
+    fixed = seed_pipeline(aws, s3_bucket, calls=calls)
+    resumed = fixed.run(resume=True)
+    assert resumed.ok, resumed.summary()
+    assert calls == ["transform", "aggregate"]
+    assert resumed["extract"].status is StepStatus.REUSED
