@@ -82,6 +82,8 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         options["max_workers"] = args.max_workers
     if args.state_dir:
         options["state_dir"] = args.state_dir
+    if args.manifest:
+        options["manifest"] = args.manifest
     pm = get_plugin_manager()
     display = ProgressDisplay(console)
     pm.register(display, name="glacier.cli.progress")
@@ -153,6 +155,17 @@ def _cmd_runs(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _cmd_generate(args: argparse.Namespace, console: Console) -> int:
+    pipeline = load_pipeline(args.pipeline)
+    result = pipeline.run(mode="generate", out=args.out)
+    console.print(f"Generated infrastructure for {', '.join(result.providers) or 'no provider'} in {result.out}")
+    for file in result.files:
+        console.print(f"  {file.relative_to(result.out)}")
+    if result.manifest.get("functions"):
+        console.print(f"Next: terraform -chdir={result.out} init && terraform -chdir={result.out} apply, then glacier run {args.pipeline} --mode cloud")
+    return 0
+
+
 def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
     print(load_pipeline(args.pipeline).visualize())
     return 0
@@ -190,6 +203,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fail-fast", action="store_true", help="stop everything at the first failure")
     run.add_argument("--max-workers", type=int, default=None, help="steps that may run at once")
     run.add_argument("--state-dir", default=None, help="where run records go (default: $GLACIER_STATE_DIR or .glacier)")
+    run.add_argument("--manifest", default=None, help="cloud mode: the deployment manifest generate wrote")
     run.set_defaults(func=_cmd_run)
 
     runs = sub.add_parser("runs", help="list recorded runs, or show one")
@@ -200,6 +214,11 @@ def _build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--json", action="store_true", help="with show: print the raw record")
     runs.add_argument("--state-dir", default=None, help="where run records are (default: $GLACIER_STATE_DIR or .glacier)")
     runs.set_defaults(func=_cmd_runs)
+
+    generate = sub.add_parser("generate", help="write Terraform and function artifacts for the pipeline")
+    generate.add_argument("pipeline", metavar="FILE[:PIPELINE]")
+    generate.add_argument("--out", default="infra", help="output directory (default: infra)")
+    generate.set_defaults(func=_cmd_generate)
 
     graph = sub.add_parser("graph", help="print the pipeline's Mermaid graph")
     graph.add_argument("pipeline", metavar="FILE[:PIPELINE]")
