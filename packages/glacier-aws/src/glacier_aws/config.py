@@ -90,7 +90,7 @@ class LambdaConfig:
     ephemeral_storage: int = 512
     environment: dict[str, str] = field(default_factory=dict)
     runtime: str = "python3.12"
-    log_retention_days: int = 14
+    log_retention_days: int = 365
     reserved_concurrency: int | None = None
 
     def __post_init__(self) -> None:
