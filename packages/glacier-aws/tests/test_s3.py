@@ -107,3 +107,16 @@ def test_resume_on_s3_runs_the_failed_step_and_what_follows(aws: Provider, aws_c
     assert resumed.ok, resumed.summary()
     assert calls == ["transform", "aggregate"]
     assert resumed["extract"].status is StepStatus.REUSED
+
+
+def test_analyze_lists_lambda_limits_and_cross_provider_transfers(aws: Provider, aws_config: AwsConfig, s3_bucket: str, tmp_path) -> None:  # noqa: ANN001
+    from glacier.config import LambdaConfig, LocalConfig
+
+    sample_frame(10).write_parquet(f"s3://{s3_bucket}/raw.parquet", storage_options=polars_storage_options(aws_config))
+    lam = aws.serverless(config=LambdaConfig(timeout=60))
+    local_out = Provider(config=LocalConfig(root=str(tmp_path))).bucket(bucket="l", path="out.parquet")
+    p = Pipeline("x").source(aws.bucket(bucket=s3_bucket, path="raw.parquet")).transform(lam.task(name="transform", timeout=120)(_transform)).to(local_out)
+    analysis = p.run(mode="analyze")
+    assert analysis.steps["transform"].output_schema["doubled"] == "Float64"
+    assert any("over the function's LambdaConfig(timeout=60)" in problem for problem in analysis.problems)
+    assert analysis.transfers == [f"transform (aws lambda) writes {local_out.uri} (local)"]

@@ -75,6 +75,18 @@ class LambdaExecutor(Executor):
             raise StepError(step, msg, hint="the function's handler must be glacier_aws.handler.handler")
         return result
 
+    def problems(self, instance: TaskInstance) -> list[str]:
+        """Lambda limits the step breaks: a task timeout over the function's or over 900 s."""
+        from glacier_aws.config import LAMBDA_LIMITS
+
+        found = []
+        timeout = instance.task.timeout
+        if timeout is not None and timeout > LAMBDA_LIMITS["timeout_s"][1]:
+            found.append(f"timeout={timeout:g}s is over Lambda's limit of 900 s")
+        elif timeout is not None and timeout > self.config.timeout:
+            found.append(f"timeout={timeout:g}s is over the function's LambdaConfig(timeout={self.config.timeout}); Lambda stops it first")
+        return found
+
     @property
     def _aws(self) -> AwsConfig:
         config: AwsConfig = self.provider.config

@@ -132,6 +132,10 @@ class Executor:
         """Send one payload to where this executor runs and return the result dict."""
         raise NotImplementedError
 
+    def problems(self, instance: TaskInstance) -> list[str]:
+        """Limits of this executor that the step breaks, for ``mode="analyze"`` (none by default)."""
+        return []
+
     def describe(self) -> dict[str, Any]:
         """What this executor is, for analysis and summaries."""
         return {"kind": self.kind, "provider": self.provider.name, "config": repr(self.config)}
