@@ -6,10 +6,14 @@ import os
 import uuid
 from collections.abc import Iterator
 
+import logging
+
 import pytest
 
 from glacier import Provider
 from glacier.config import AwsConfig
+
+logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto logs every request
 
 # Never reach real AWS: fixed fake credentials, and no instance-metadata lookups.
 os.environ.update(

@@ -1,0 +1,206 @@
+"""The Lambda artifact: built for Lambda's platform, self-contained, deterministic, size-checked.
+
+The first build ever downloads polars' wheels into pip's cache (~40 MB per architecture);
+later builds reuse Glacier's lambda-deps cache and run no pip at all.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import glacier_aws.artifact as artifact_module
+from glacier_aws.artifact import Artifact, ArtifactTooLargeError, build_artifact
+from glacier_aws.config import LambdaConfig
+
+# Built for this machine's interpreter and CPU, so the tests can import from the artifact.
+LOCAL = LambdaConfig(
+    runtime=f"python3.{sys.version_info.minor}",
+    architecture={"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine()],  # type: ignore[arg-type]
+)
+RUNTIME_SO = "_polars_runtime_32/_polars_runtime.abi3.so"
+EM_X86_64, EM_AARCH64 = 62, 183
+
+
+def _user_code(root: Path) -> list[tuple[str, Path]]:
+    """A top-level module and a module inside a package, with files that must stay out."""
+    (root / "etl.py").write_text("def double(x):\n    return 2 * x\n")
+    sub = root / "mypkg" / "sub"
+    sub.mkdir(parents=True)
+    (root / "mypkg" / "__init__.py").write_text("")
+    (root / "mypkg" / "py.typed").write_text("")
+    (root / "mypkg" / "notes.csv").write_text("a,b\n")
+    (root / "mypkg" / "__pycache__").mkdir()
+    (root / "mypkg" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
+    (sub / "__init__.py").write_text("")
+    (sub / "steps.py").write_text("import polars as pl\n\ndef total(df):\n    return df.select(pl.col('a').sum())\n")
+    return [("etl", root / "etl.py"), ("mypkg.sub.steps", sub / "steps.py")]
+
+
+@pytest.fixture(scope="module")
+def user_modules(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, Path]]:
+    return _user_code(tmp_path_factory.mktemp("src"))
+
+
+@pytest.fixture(scope="module")
+def built(user_modules: list[tuple[str, Path]], tmp_path_factory: pytest.TempPathFactory) -> Artifact:
+    return build_artifact(user_modules, LOCAL, tmp_path_factory.mktemp("out"))
+
+
+@pytest.fixture(scope="module")
+def names(built: Artifact) -> set[str]:
+    with zipfile.ZipFile(built.path) as zf:
+        return set(zf.namelist())
+
+
+def _elf_machine(zip_path: Path, member: str) -> int:
+    with zipfile.ZipFile(zip_path) as zf, zf.open(member) as fh:
+        header = fh.read(20)
+    assert header[:4] == b"\x7fELF"
+    return int.from_bytes(header[18:20], "little")  # e_machine, little-endian on both targets
+
+
+def test_artifact_is_named_for_its_runtime_and_architecture(built: Artifact) -> None:
+    assert built.path.name == f"glacier-lambda-{LOCAL.runtime}-{LOCAL.architecture}.zip"
+    assert (built.runtime, built.architecture) == (LOCAL.runtime, LOCAL.architecture)
+    assert built.zipped_bytes == built.path.stat().st_size
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        "etl.py",
+        "mypkg/__init__.py",
+        "mypkg/py.typed",
+        "mypkg/sub/steps.py",
+        "glacier/__init__.py",
+        "glacier/protocol.py",
+        "glacier_aws/handler.py",
+        "glacier_aws/plugin.py",
+        "glacier_aws-0.1.0.dist-info/entry_points.txt",
+        "polars/__init__.py",
+        RUNTIME_SO,
+        "s3fs/__init__.py",
+        "pluggy/__init__.py",
+        "fsspec/__init__.py",
+        "aiobotocore/__init__.py",
+        "botocore/__init__.py",
+    ],
+)
+def test_artifact_holds(names: set[str], member: str) -> None:
+    assert member in names
+
+
+@pytest.mark.parametrize(
+    "top",
+    ["boto3", "s3transfer", "pyarrow", "pandas", "numpy", "rich", "pygments", "bin", "glacier_aws/testing", "glacier_local"],
+)
+def test_artifact_leaves_out(names: set[str], top: str) -> None:
+    assert not [n for n in names if n == top or n.startswith((f"{top}/", f"{top}-"))]
+
+
+def test_artifact_leaves_out_bytecode_directories_and_user_data(names: set[str]) -> None:
+    assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", "/"))]
+    assert "mypkg/notes.csv" not in names
+
+
+def test_compiled_code_is_for_the_target_cpu(built: Artifact) -> None:
+    assert _elf_machine(built.path, RUNTIME_SO) == {"x86_64": EM_X86_64, "arm64": EM_AARCH64}[LOCAL.architecture]
+
+
+def test_artifact_runs_without_site_packages(built: Artifact, tmp_path: Path) -> None:
+    with zipfile.ZipFile(built.path) as zf:
+        zf.extractall(tmp_path)
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import polars as pl, s3fs, glacier, glacier.protocol, glacier_aws.plugin, glacier_aws.handler
+        import botocore.session, etl, mypkg.sub.steps
+        import aiohttp._http_parser, multidict._multidict  # compiled for this interpreter, not a fallback
+        import importlib.metadata
+        assert importlib.metadata.version("glacier-core") == glacier.__version__
+        from glacier.plugins import get_plugin_manager
+        assert "aws" in dict(get_plugin_manager().list_name_plugin()), "entry point not found"
+        assert botocore.session.get_session().get_service_model("s3").service_name == "s3"
+        outside = [m.__file__ for m in list(sys.modules.values())
+                   if "site-packages" in (getattr(m, "__file__", None) or "")]
+        assert not outside, outside
+        try:
+            import boto3
+        except ImportError:
+            pass
+        else:
+            raise AssertionError("boto3 came from outside the artifact")
+        print(mypkg.sub.steps.total(pl.DataFrame({{"a": [1, 2, etl.double(3)]}}).lazy()).collect().item())
+    """)
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "9"
+
+
+def _changed_entries(a: Path, b: Path) -> list[str]:
+    with zipfile.ZipFile(a) as za, zipfile.ZipFile(b) as zb:
+        crc_a, crc_b = ({i.filename: i.CRC for i in z.infolist()} for z in (za, zb))
+    return sorted(n for n in crc_a.keys() | crc_b.keys() if crc_a.get(n) != crc_b.get(n))
+
+
+def test_rebuild_is_byte_identical_and_runs_no_pip(
+    built: Artifact, user_modules: list[tuple[str, Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_pip(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pip ran although the dependency tree is cached")
+
+    # `built` has filled the lambda-deps cache, so from here on pip must not run.
+    monkeypatch.setattr(artifact_module.subprocess, "run", no_pip)
+    # Two builds back to back (not against the fixture's): Glacier's own sources may be
+    # edited while the suite runs, and that is a change of input, not of determinism.
+    first = build_artifact(user_modules, LOCAL, tmp_path / "a")
+    for _, source in user_modules:  # new mtimes must not change the bytes
+        os.utime(source, (1_900_000_000, 1_900_000_000))
+    second = build_artifact(user_modules, LOCAL, tmp_path / "b")
+    assert second.path.read_bytes() == first.path.read_bytes(), _changed_entries(first.path, second.path)
+    assert second.sha256_base64 == first.sha256_base64
+
+
+def test_zip_entries_are_sorted_with_fixed_time_and_modes(built: Artifact) -> None:
+    with zipfile.ZipFile(built.path) as zf:
+        infos = zf.infolist()
+    assert [i.filename for i in infos] == sorted(i.filename for i in infos)
+    assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert {i.external_attr >> 16 for i in infos} <= {0o100644, 0o100755}
+    assert {i.compress_type for i in infos} == {zipfile.ZIP_DEFLATED}
+
+
+def test_size_is_under_lambdas_limit_and_reported_per_package(built: Artifact) -> None:
+    assert built.unzipped_bytes < 262_144_000
+    assert sum(built.packages.values()) == built.unzipped_bytes
+    assert list(built.packages)[0] == "polars-runtime-32"
+    assert list(built.packages.values()) == sorted(built.packages.values(), reverse=True)
+    assert {"polars", "botocore", "s3fs", "glacier-core", "glacier-aws", "etl", "mypkg"} <= set(built.packages)
+
+
+def test_too_large_is_refused_before_writing(user_modules: list[tuple[str, Path]], tmp_path: Path) -> None:
+    with pytest.raises(ArtifactTooLargeError) as caught:
+        build_artifact(user_modules, LOCAL, tmp_path, limit=10_000_000)
+    message = str(caught.value)
+    assert "over the limit of 10,000,000 bytes" in message
+    assert message.index("polars-runtime-32") < message.index("botocore")
+    assert caught.value.limit == 10_000_000 and caught.value.unzipped_bytes > 10_000_000
+    assert not list(tmp_path.iterdir())
+
+
+def test_arm64_artifact_carries_aarch64_polars(user_modules: list[tuple[str, Path]], tmp_path: Path) -> None:
+    arm = build_artifact(user_modules, LambdaConfig(runtime="python3.12", architecture="arm64"), tmp_path)
+    assert arm.path.name == "glacier-lambda-python3.12-arm64.zip"
+    assert _elf_machine(arm.path, RUNTIME_SO) == EM_AARCH64
+    with zipfile.ZipFile(arm.path) as zf:
+        # aiohttp & co. are built per CPython version: this zip only loads on python3.12.
+        assert "aiohttp/_http_parser.cpython-312-aarch64-linux-gnu.so" in zf.namelist()
+    assert arm.unzipped_bytes < 262_144_000
