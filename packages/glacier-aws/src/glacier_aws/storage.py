@@ -72,6 +72,10 @@ class S3Storage(Storage):
         """Region and endpoint for polars; see :func:`polars_storage_options`."""
         return polars_storage_options(self.config) or None
 
+    def prepare_target(self, uri: str) -> None:
+        """Nothing: object stores have no directories (and s3fs's ``makedirs`` would
+        probe, or even try to create, the bucket, which a least-privilege role may not)."""
+
     def credential_provider(self) -> Any:
         """A polars credential provider for a named profile, else polars' default chain."""
         if self.config is not None and self.config.profile:
