@@ -164,9 +164,21 @@ def test_rebuild_is_byte_identical_and_runs_no_pip(
     first = build_artifact(user_modules, LOCAL, tmp_path / "a")
     for _, source in user_modules:  # new mtimes must not change the bytes
         os.utime(source, (1_900_000_000, 1_900_000_000))
+    # Compress again rather than copy the zip the first build cached.
+    key = f"uncached-{os.getpid()}"
+    monkeypatch.setattr(artifact_module, "_content_key", lambda files: key)
     second = build_artifact(user_modules, LOCAL, tmp_path / "b")
+    (artifact_module._cache_root().parent / "lambda-zips" / f"{key}.zip").unlink()
     assert second.path.read_bytes() == first.path.read_bytes(), _changed_entries(first.path, second.path)
     assert second.sha256_base64 == first.sha256_base64
+
+
+def test_a_build_from_identical_inputs_reuses_the_cached_zip(built: Artifact, user_modules: list[tuple[str, Path]], tmp_path: Path) -> None:
+    again = build_artifact(user_modules, LOCAL, tmp_path / "again")
+    assert again.sha256_base64 == built.sha256_base64
+    (tmp_path / "changed.py").write_text("X = 1\n")
+    changed = build_artifact([*user_modules, ("changed", tmp_path / "changed.py")], LOCAL, tmp_path / "changed")
+    assert changed.sha256_base64 != built.sha256_base64
 
 
 def test_zip_entries_are_sorted_with_fixed_time_and_modes(built: Artifact) -> None:

@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from glacier import Bucket, Pipeline, Provider, StepStatus
+from glacier import Provider, StepStatus
 from glacier.cli import load_pipeline
 from glacier.config import AwsConfig, LambdaConfig
 from glacier.errors import StepTimeoutError, TaskFailedError

@@ -176,10 +176,23 @@ def build_artifact(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / filename
+    # Compressing ~200 MB takes seconds; the same inputs give the same bytes, so a
+    # zip built before from identical inputs is copied instead.
+    cached = _cache_root().parent / "lambda-zips" / f"{_content_key(files)}.zip"
     fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{filename}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            _write_zip(fh, files)
+            if cached.exists():
+                with cached.open("rb") as src:
+                    shutil.copyfileobj(src, fh, 1 << 20)
+            else:
+                _write_zip(fh, files)
+        if not cached.exists():
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            spare = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+            shutil.copyfile(tmp, spare)
+            os.replace(spare, cached)
+            _prune(cached.parent, keep=8)
         os.replace(tmp, target)  # readers never see a half-written zip
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -217,6 +230,33 @@ def _write_zip(fh: IO[bytes], files: dict[str, Path | bytes]) -> None:
             info.file_size = src.stat().st_size  # decides zip64 up front, not by the platform
             with src.open("rb") as reader, zf.open(info, "w") as writer:
                 shutil.copyfileobj(reader, writer, 1 << 20)
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Keep only the ``keep`` most recently written zips: each is ~70 MB."""
+    zips = sorted(folder.glob("*.zip"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in zips[keep:]:
+        with contextlib.suppress(FileNotFoundError):
+            old.unlink()
+
+
+def _content_key(files: dict[str, Path | bytes]) -> str:
+    """A digest of every entry's name and content. Files of the dependency cache are
+    immutable once built (their folder is named by their inputs), so their path and
+    size stand for their content; everything else is read."""
+    deps = str(_cache_root())
+    digest = hashlib.sha256()
+    for arc in sorted(files):
+        src = files[arc]
+        digest.update(arc.encode() + b"\0")
+        if isinstance(src, bytes):
+            digest.update(src)
+        elif str(src).startswith(deps):
+            digest.update(f"{src}:{src.stat().st_size}".encode())
+        else:
+            digest.update(src.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def _put(files: dict[str, Path | bytes], arc: str, src: Path | bytes) -> None:
