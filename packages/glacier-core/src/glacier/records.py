@@ -50,8 +50,12 @@ class RunStore:
         """Where a run's record lives."""
         return self.root / "runs" / _safe(pipeline) / f"{_safe(run_id)}.json"
 
-    def write(self, record: dict[str, Any]) -> Path:
-        """Write (or replace) a run's record atomically."""
+    def write(self, record: dict[str, Any], *, durable: bool = True) -> Path:
+        """Write (or replace) a run's record atomically.
+
+        ``durable=False`` skips the ``fsync``: used for the in-progress record, which
+        would otherwise wait for the step's just-written data to reach the disk.
+        """
         target = self.path(str(record["pipeline"]), str(record["run_id"]))
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -59,7 +63,8 @@ class RunStore:
             with os.fdopen(fd, "w") as out:
                 json.dump(record, out, indent=2, default=str)
                 out.flush()
-                os.fsync(out.fileno())
+                if durable:
+                    os.fsync(out.fileno())
             os.replace(temp, target)
         except BaseException:
             with contextlib.suppress(OSError):

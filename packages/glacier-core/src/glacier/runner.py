@@ -313,7 +313,7 @@ class Runner:
                 "pending": [i.name for i in self.ctx.steps if i.name not in self._results],
             }
             try:
-                self.store.write(record)
+                self.store.write(record, durable=final)
             except OSError as exc:  # a run record is never worth failing the run over
                 import warnings
 

@@ -165,32 +165,29 @@ class Storage:
 
         A temporary name written on this host is removed when its process is gone; one
         from another host when it is older than ``max_age`` seconds. A write still in
-        progress (another run on the same target) is left alone.
+        progress (another run on the same target) is left alone. Only names of this
+        target's own temporary files are looked at, so the cost does not grow with the
+        number of other files in the directory.
         """
-        parent, _, name = uri.rpartition("/")
-        prefix = f".{name}{TEMP_MARKER}"
-        try:
-            entries = self.fs.ls(self.path(parent), detail=True)
-        except (FileNotFoundError, NotADirectoryError):
-            return []
         removed = []
-        host = socket.gethostname()
-        for entry in entries:
-            base = str(entry["name"]).rstrip("/").rpartition("/")[2]
-            if not base.startswith(prefix):
-                continue
-            owner_host, _, rest = base[len(prefix) :].rpartition("-")[0].rpartition("-")
-            pid = rest if rest.isdigit() else ""
-            if owner_host == host and pid:
-                stale = not _pid_alive(int(pid))
-            else:
-                modified = entry.get("mtime") or entry.get("LastModified") or entry.get("created")
-                stale = _age(modified) > max_age
-            if stale:
+        for path, modified in self._temporaries(uri):
+            base = path.rstrip("/").rpartition("/")[2]
+            if _is_stale(base, modified, max_age):
                 with contextlib.suppress(FileNotFoundError):
-                    self.fs.rm(entry["name"])
+                    self.fs.rm(path)
                 removed.append(base)
         return removed
+
+    def _temporaries(self, uri: str) -> list[tuple[str, Any]]:
+        """``(path, modified)`` of every temporary file of ``uri``'s writers."""
+        parent, _, name = uri.rpartition("/")
+        pattern = f"{self.path(parent)}/.{_glob_escape(name)}{TEMP_MARKER}*"
+        found = self.fs.glob(pattern, detail=True)
+        return [(str(path), info.get("mtime") or info.get("LastModified") or info.get("created")) for path, info in found.items()]
+
+    def invalidate(self, uri: str) -> None:
+        """Forget what the filesystem cached about ``uri`` (polars wrote behind its back)."""
+        self.fs.invalidate_cache(self.path(uri))
 
     def sink(self, frame: pl.LazyFrame | pl.DataFrame, uri: str) -> None:
         """Write ``frame`` to ``uri`` as parquet, streaming where polars can."""
@@ -219,13 +216,13 @@ class Storage:
         self.prepare_target(uri)
         if self.atomic_upload:
             self.sink(frame, uri)
-            self.fs.invalidate_cache(self.path(uri))  # polars wrote behind fsspec's back
+            self.invalidate(uri)
             return
         self.clean_debris(uri)
         temp = self.temp_uri(uri)
         try:
             self.sink(frame, temp)
-            self.fs.invalidate_cache(self.path(temp))
+            self.invalidate(temp)
             self.commit(temp, uri)
         except BaseException:
             with contextlib.suppress(Exception):
@@ -278,6 +275,32 @@ class FileStorage(Storage):
         """Create the target's directory."""
         os.makedirs(os.path.dirname(os.path.abspath(self.path(uri))), exist_ok=True)
 
+    def invalidate(self, uri: str) -> None:
+        """Nothing: the local path uses ``os`` directly and caches nothing."""
+
+    def _temporaries(self, uri: str) -> list[tuple[str, Any]]:
+        """The target's temporary files, found with ``glob`` (no fsspec on the local path)."""
+        import glob
+
+        path = self.path(uri)
+        folder, name = os.path.split(path)
+        found = []
+        for match in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}{TEMP_MARKER}*")):
+            with contextlib.suppress(FileNotFoundError):
+                found.append((match, os.stat(match).st_mtime))
+        return found
+
+    def clean_debris(self, uri: str, *, max_age: float = 86_400.0) -> list[str]:
+        """Remove dead writers' temporary files beside ``uri`` (see :meth:`Storage.clean_debris`)."""
+        removed = []
+        for path, modified in self._temporaries(uri):
+            base = os.path.basename(path)
+            if _is_stale(base, modified, max_age):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+                removed.append(base)
+        return removed
+
     def sink(self, frame: pl.LazyFrame | pl.DataFrame, uri: str) -> None:
         """Stream ``frame`` into the local file."""
         frame.lazy().sink_parquet(self.path(uri))
@@ -306,6 +329,19 @@ class MemoryStorage(Storage):
 
     def prepare_target(self, uri: str) -> None:
         """Nothing to prepare: memory paths need no directories."""
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def _is_stale(base: str, modified: Any, max_age: float) -> bool:
+    """Whether a temporary file's writer is gone (its name says host, pid, token)."""
+    token = base.partition(TEMP_MARKER)[2]
+    owner_host, _, pid = token.rpartition("-")[0].rpartition("-")
+    if owner_host == socket.gethostname() and pid.isdigit():
+        return not _pid_alive(int(pid))
+    return _age(modified) > max_age
 
 
 def _pid_alive(pid: int) -> bool:
