@@ -40,12 +40,8 @@ import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
-
-if TYPE_CHECKING:
-    from hcl2.deserializer import BaseDeserializer
+from typing import Any, Final
 
 __all__ = [
     "Block",
@@ -472,7 +468,9 @@ class TerraformModule:
 
     def to_hcl(self) -> str:
         """The module as HCL text, exactly as :meth:`write` writes it."""
-        return _render_hcl(self._hcl_document(), self.skips)
+        from glacier.hcl_writer import render
+
+        return render(self)
 
     def write(self, directory: str | Path) -> list[Path]:
         """Write the module into ``directory`` (created if missing).
@@ -492,53 +490,63 @@ class TerraformModule:
     def _block_addresses(self) -> set[str]:
         return {f"{t}.{n}" for t, n in self._resources} | {f"data.{t}.{n}" for t, n in self._data}
 
-    def _hcl_document(self) -> dict[str, Any]:
-        """The module in python-hcl2's data model (what ``hcl2.loads`` returns)."""
-        doc: dict[str, Any] = {}
-        settings: dict[str, Any] = {"__is_block__": True}
-        if self.required_version is not None:
-            settings["required_version"] = _hcl_literal(self.required_version)
-        if self._required_providers:
-            settings["required_providers"] = [
-                {
-                    name: {k: _hcl_literal(v) for k, v in sorted(requirement.items())}
-                    for name, requirement in sorted(self._required_providers.items())
-                }
-                | {"__is_block__": True}
-            ]
-        if len(settings) > 1:
-            doc["terraform"] = [settings]
-        if self._providers:
-            doc["provider"] = [
-                {_hcl_label(name): _hcl_body(body)}
-                for (name, _), body in sorted(self._providers.items())
-            ]
-        if self._variables:
-            doc["variable"] = [
-                {
-                    _hcl_label(name): _hcl_body(
-                        body, static={"type"}, literal={"default", "description"}
-                    )
-                }
-                for name, body in sorted(self._variables.items())
-            ]
-        if self._locals:
-            doc["locals"] = [
-                {name: _hcl_value(value) for name, value in sorted(self._locals.items())}
-                | {"__is_block__": True}
-            ]
-        for key, table in (("data", self._data), ("resource", self._resources)):
-            if table:
-                doc[key] = [
-                    {_hcl_label(type_): {_hcl_label(name): _hcl_body(body, meta=True)}}
-                    for (type_, name), body in sorted(table.items())
-                ]
-        if self._outputs:
-            doc["output"] = [
-                {_hcl_label(name): _hcl_body(body, static={"depends_on"}, literal={"description"})}
-                for name, body in sorted(self._outputs.items())
-            ]
-        return doc
+
+# -- templates and escaping ---------------------------------------------------------
+
+
+def _is_single_interpolation(text: str) -> bool:
+    """True if ``text`` is exactly one ``${ ... }`` and nothing else."""
+    return text.startswith("${") and _end_of_sequence(text, 0) == len(text)
+
+
+def _end_of_sequence(text: str, start: int) -> int:
+    """Index after the ``}`` closing the ``${`` or ``%{`` at ``start``."""
+    depth, i = 0, start + 1
+    while i < len(text):
+        char = text[i]
+        if char == '"':
+            i = _end_of_quoted(text, i)
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    msg = f"unterminated template sequence {text[start : start + 20]!r}... in {text!r}"
+    raise ValueError(msg)
+
+
+def _end_of_quoted(text: str, start: int) -> int:
+    """Index after the string literal opened by the quote at ``start``."""
+    i = start + 1
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+        elif text[i] == '"':
+            return i + 1
+        elif text.startswith(("$${", "%%{"), i):
+            i += 3
+        elif text.startswith(("${", "%{"), i):
+            i = _end_of_sequence(text, i)
+        else:
+            i += 1
+    msg = f"unterminated string inside a template sequence in {text!r}"
+    raise ValueError(msg)
+
+
+
+_ESCAPES: Final = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_chars(text: str) -> str:
+    return "".join(_ESCAPES.get(c) or (f"\\u{ord(c):04x}" if ord(c) < 0x20 else c) for c in text)
+
+
+def _escape_literal(text: str) -> str:
+    """Escape ``text`` for an HCL quoted string whose content is taken literally."""
+    return _escape_chars(text).replace("${", "$${").replace("%{", "%%{")
 
 
 # -- normalizing what callers give ----------------------------------------------
@@ -682,247 +690,3 @@ def _json_body(
         else:
             out[key] = _json_value(value, static=key in static_keys)
     return out
-
-
-# -- HCL through python-hcl2 ------------------------------------------------------
-
-
-def _is_single_interpolation(text: str) -> bool:
-    """True if ``text`` is exactly one ``${ ... }`` and nothing else."""
-    return text.startswith("${") and _end_of_sequence(text, 0) == len(text)
-
-
-def _end_of_sequence(text: str, start: int) -> int:
-    """Index after the ``}`` closing the ``${`` or ``%{`` at ``start``."""
-    depth, i = 0, start + 1
-    while i < len(text):
-        char = text[i]
-        if char == '"':
-            i = _end_of_quoted(text, i)
-            continue
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    msg = f"unterminated template sequence {text[start : start + 20]!r}... in {text!r}"
-    raise ValueError(msg)
-
-
-def _end_of_quoted(text: str, start: int) -> int:
-    """Index after the string literal opened by the quote at ``start``."""
-    i = start + 1
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-        elif text[i] == '"':
-            return i + 1
-        elif text.startswith(("$${", "%%{"), i):
-            i += 3
-        elif text.startswith(("${", "%{"), i):
-            i = _end_of_sequence(text, i)
-        else:
-            i += 1
-    msg = f"unterminated string inside a template sequence in {text!r}"
-    raise ValueError(msg)
-
-
-_ESCAPES: Final = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape_chars(text: str) -> str:
-    return "".join(_ESCAPES.get(c) or (f"\\u{ord(c):04x}" if ord(c) < 0x20 else c) for c in text)
-
-
-def _escape_literal(text: str) -> str:
-    """Escape ``text`` for an HCL quoted string whose content is taken literally."""
-    return _escape_chars(text).replace("${", "$${").replace("%{", "%%{")
-
-
-def _escape_template(text: str) -> str:
-    """Escape a JSON-syntax template for an HCL quoted template.
-
-    Literal runs are escaped; ``${...}`` and ``%{...}`` sequences are kept as they
-    are, since their content is an expression, not text.
-    """
-    parts: list[str] = []
-    literal_start = i = 0
-    while i < len(text):
-        if text.startswith(("$${", "%%{"), i):
-            i += 3
-        elif text.startswith(("${", "%{"), i):
-            parts.append(_escape_chars(text[literal_start:i]))
-            end = _end_of_sequence(text, i)
-            parts.append(text[i:end])
-            literal_start = i = end
-        else:
-            i += 1
-    parts.append(_escape_chars(text[literal_start:]))
-    return "".join(parts)
-
-
-def _hcl_literal(text: str) -> str:
-    return '"' + _escape_literal(text) + '"'
-
-
-def _hcl_label(text: str) -> str:
-    return '"' + _escape_chars(text) + '"'
-
-
-def _hcl_key(key: str) -> str:
-    if _BARE_KEY.fullmatch(key) and key not in _KEYWORDS:
-        return key
-    return '"' + _escape_template(key) + '"'
-
-
-def _hcl_value(value: Any, mode: str = "template") -> Any:
-    """A plain value in python-hcl2's data model.
-
-    python-hcl2 reads a string wrapped in quotes as a quoted template and an
-    unquoted ``${...}`` as a bare expression.
-    """
-    if isinstance(value, str):
-        if mode == "literal":
-            return _hcl_literal(value)
-        if mode == "static":
-            return "${" + _bare(value) + "}"
-        if _is_single_interpolation(value):
-            return value
-        return '"' + _escape_template(value) + '"'
-    if isinstance(value, dict):
-        return {_hcl_key(k): _hcl_value(value[k], mode) for k in sorted(value)}
-    if isinstance(value, list):
-        return [_hcl_value(v, mode) for v in value]
-    return value
-
-
-def _hcl_body(
-    body: dict[str, Any],
-    *,
-    static: Collection[str] = frozenset(),
-    literal: Collection[str] = frozenset(),
-    meta: bool = False,
-) -> dict[str, Any]:
-    """A block body: attributes first, then nested blocks, each sorted by name."""
-    static_keys = set(static) | (_STATIC_META if meta else set())
-    attributes: dict[str, Any] = {}
-    blocks: dict[str, Any] = {}
-    for key in sorted(body):
-        value = body[key]
-        nested = [value] if isinstance(value, Block) else value
-        if isinstance(nested, list) and nested and isinstance(nested[0], Block):
-            inner_static: Collection[str] = (
-                _STATIC_LIFECYCLE if meta and key == "lifecycle" else frozenset()
-            )
-            blocks[key] = [_hcl_block(b, static=inner_static) for b in nested]
-            continue
-        mode = "static" if key in static_keys else "literal" if key in literal else "template"
-        attributes[key] = _hcl_value(value, mode)
-    return attributes | blocks | {"__is_block__": True}
-
-
-def _hcl_block(block: Block, *, static: Collection[str]) -> dict[str, Any]:
-    result: dict[str, Any] = _hcl_body(block.body, static=static)
-    for label in reversed(block.labels):
-        result = {_hcl_label(label): result}
-    return result
-
-
-@cache
-def _deserializer() -> BaseDeserializer:
-    from hcl2.deserializer import BaseDeserializer, DeserializerOptions
-    from hcl2.rules.strings import StringRule
-
-    class QuotedTemplatesByParser(BaseDeserializer):
-        """python-hcl2's deserializer, reading every quoted string with its parser.
-
-        python-hcl2 8.1.4 splits quoted strings around ``${`` with a regex and then
-        strips a quote from each end of every piece, which eats an escaped quote
-        just before an interpolation (``"say \\"${x}\\""``). Its parser path, used
-        by the library itself for ``%{`` directives, reads such strings right.
-        """
-
-        def _deserialize_string(self, value: str) -> StringRule:
-            return self._deserialize_string_via_parser(value)
-
-    return QuotedTemplatesByParser(DeserializerOptions(object_elements_trailing_comma=False))
-
-
-def _render_hcl(document: dict[str, Any], skips: Sequence[Skip]) -> str:
-    """Turn python-hcl2 data into text, adding the header and skip comments."""
-    import hcl2
-    from hcl2.formatter import BaseFormatter, FormatterOptions
-    from hcl2.rules.base import BlockRule, BodyRule
-    from hcl2.rules.whitespace import NewLineOrCommentRule
-
-    tree = _deserializer().load_python(document)
-    BaseFormatter(FormatterOptions(open_empty_blocks=False)).format_tree(tree)
-
-    def insert(body: BodyRule, index: int, nodes: list[NewLineOrCommentRule]) -> None:
-        body.children[index:index] = nodes
-        for position, child in enumerate(body.children):
-            if child is not None:
-                child.set_index(position)
-                child.set_parent(body)
-
-    def line(text: str) -> NewLineOrCommentRule:
-        return NewLineOrCommentRule.from_string(text)
-
-    comments: dict[tuple[str, ...], list[str]] = {}
-    for skip in skips:
-        parts = skip.address.split(".")
-        key = ("data", *parts[1:]) if parts[0] == "data" else ("resource", *parts)
-        comments.setdefault(key, []).append(skip.comment)
-
-    for child in tree.body.children:
-        if not isinstance(child, BlockRule):
-            continue
-        key = tuple(label.serialize().strip('"') for label in child.labels)
-        if key not in comments:
-            continue
-        body = child.body
-        indent = "\n" + " " * FormatterOptions().indent_length
-        nodes: list[NewLineOrCommentRule] = []
-        for text in comments.pop(key):
-            nodes += [line("# " + text), line(indent)]
-        if body.children:
-            # The formatter opens every non-empty body with a newline-and-indent.
-            if not isinstance(body.children[0], NewLineOrCommentRule):
-                msg = "python-hcl2 formatted a block body in an unexpected way"
-                raise RuntimeError(msg)
-            insert(body, 1, nodes)
-        else:
-            nodes[-1] = line("\n")
-            insert(body, 0, [line(indent), *nodes])
-    if comments:
-        msg = f"skips for blocks that were not written: {sorted(comments)}"
-        raise RuntimeError(msg)
-
-    insert(tree.body, 0, [line(HEADER), line("\n\n")])
-    _strip_blank_line_indents(tree)
-    return hcl2.reconstruct(tree).rstrip("\n") + "\n"
-
-
-def _strip_blank_line_indents(rule: Any) -> None:
-    """Drop the indentation python-hcl2's formatter leaves on blank lines."""
-    from hcl2.rules.abstract import LarkRule
-    from hcl2.rules.whitespace import NewLineOrCommentRule
-
-    children = rule.children
-    for i, child in enumerate(children):
-        if isinstance(child, LarkRule) and not isinstance(child, NewLineOrCommentRule):
-            _strip_blank_line_indents(child)
-            continue
-        following = children[i + 1] if i + 1 < len(children) else None
-        if (
-            isinstance(child, NewLineOrCommentRule)
-            and isinstance(following, NewLineOrCommentRule)
-            and child.serialize().isspace()
-            and following.serialize().startswith("\n")
-        ):
-            stripped = NewLineOrCommentRule.from_string(child.serialize().rstrip(" "))
-            stripped.set_index(i)
-            stripped.set_parent(rule)
-            children[i] = stripped
