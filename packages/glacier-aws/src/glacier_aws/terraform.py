@@ -15,19 +15,8 @@
 Checkov checks the generated code does not satisfy are skipped *in* the generated
 code, each with its reason beside the block (``# checkov:skip=ID:reason``).
 
-What the step code does on S3 (and so what the policy allows)
--------------------------------------------------------------
-- sources: ``HEAD`` (exists, fingerprint) and ranged ``GET`` (scan) on the object;
-  a glob is listed under the prefix before its first glob character.
-- targets: one upload, multipart for large files (``s3:PutObject`` covers
-  CreateMultipartUpload, UploadPart and CompleteMultipartUpload;
-  ``s3:AbortMultipartUpload`` cleans up a failed one); then ``HEAD`` and a footer
-  ``GET`` to count rows and size; with ``cache=True`` the record
-  ``.NAME.glacier.json`` beside the target is read and written.
-- Nothing probes a target's bucket before writing: object stores need no
-  directories, so ``S3Storage.prepare_target`` does nothing and no bucket-level
-  permission is granted for targets.
-- s3fs lists ``KEY/`` after a ``HEAD`` that found nothing (is it a directory?).
+Roles are built by :mod:`glacier_aws.iam` (what the step code does on S3, and so
+what each role allows).
 """
 
 from __future__ import annotations
@@ -35,17 +24,16 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from glacier.cache import RECORD_SUFFIX
 from glacier.terraform import Block, Ref, TerraformModule, terraform_identifier
 
 from glacier_aws.config import AwsConfig, LambdaConfig
+from glacier_aws.iam import is_s3, literal, role_statements, split_uri
 
 if TYPE_CHECKING:
-    from glacier.bucket import Bucket
     from glacier.generate import FunctionSpec, GenerationPlan
 
     from glacier_aws.artifact import Artifact
@@ -65,7 +53,6 @@ LOG_RETENTION_DAYS: Final = frozenset({
 # fmt: on
 #: checkov's CKV_AWS_338 wants logs kept for at least a year.
 _CHECKOV_LOG_RETENTION_DAYS: Final = 365
-_GLOB_CHARS: Final = "*?["
 _ARTIFACTS_ID: Final = "glacier_artifacts"
 _MULTIPART_ABORT_DAYS: Final = 7
 _ARTIFACT_NONCURRENT_DAYS: Final = 30
@@ -201,7 +188,7 @@ def add_resources(plan: GenerationPlan, artifacts: Mapping[tuple[str, str], Arti
     module = plan.module
     region = _provider(module, plan)
     buckets = _Buckets(module)
-    for name in sorted({_split(b)[0] for b in plan.buckets if _is_s3(b)}):
+    for name in sorted({split_uri(b)[0] for b in plan.buckets if is_s3(b)}):
         buckets.add(name, skips=_DATA_BUCKET_SKIPS)
     specs = sorted(plan.functions, key=lambda spec: spec.name)
     if not specs:
@@ -236,7 +223,7 @@ def _provider(module: TerraformModule, plan: GenerationPlan) -> Ref:
         "aws",
         region=region,
         default_tags=Block(
-            tags={"glacier:pipeline": _literal(plan.pipeline.name), "managed-by": "glacier"}
+            tags={"glacier:pipeline": literal(plan.pipeline.name), "managed-by": "glacier"}
         ),
     )
     return region
@@ -281,7 +268,7 @@ class _Buckets:
             return self.declared[name]
         ident = ident or _bucket_identifier(name)
         module = self.module
-        bucket = module.resource("aws_s3_bucket", ident, {"bucket": bucket_name or _literal(name)})
+        bucket = module.resource("aws_s3_bucket", ident, {"bucket": bucket_name or literal(name)})
         for check_id, reason in sorted(skips.items()):
             module.skip_check(bucket, check_id, reason)
         module.resource(
@@ -350,7 +337,7 @@ class _Buckets:
         if name in self.declared:
             return str(self.declared[name].arn)
         partition = self.module.data("aws_partition", "current", {}).partition
-        return f"arn:{partition}:s3:::{_literal(name)}"
+        return f"arn:{partition}:s3:::{literal(name)}"
 
 
 def _bucket_identifier(name: str) -> str:
@@ -407,8 +394,8 @@ def _artifacts(
             terraform_identifier(f"artifact_{key[0]}_{key[1]}".replace(".", "")),
             {
                 "bucket": bucket.id,
-                "key": _literal(f"lambda/{os.path.basename(artifact.path)}"),
-                "source": "${path.module}/" + _literal(relative),
+                "key": literal(f"lambda/{os.path.basename(artifact.path)}"),
+                "source": "${path.module}/" + literal(relative),
                 # The sha256 of the zip; etag is no content hash under SSE-KMS.
                 "source_hash": artifact.sha256_base64,
                 "content_type": "application/zip",
@@ -452,7 +439,7 @@ def _function(
         "aws_cloudwatch_log_group",
         ident,
         {
-            "name": _literal(f"/aws/lambda/{spec.name}"),
+            "name": literal(f"/aws/lambda/{spec.name}"),
             "retention_in_days": config.log_retention_days,
         },
     )
@@ -480,13 +467,13 @@ def _function(
         "aws_iam_role",
         ident,
         {
-            "name": _literal(_bounded(f"{spec.name}-lambda", 64)),
-            "description": _literal(f"Glacier task {spec.task.name} as Lambda {spec.name}"),
+            "name": literal(_bounded(f"{spec.name}-lambda", 64)),
+            "description": literal(f"Glacier task {spec.task.name} as Lambda {spec.name}"),
             "assume_role_policy": trust.json,
         },
     )
     access = module.data(
-        "aws_iam_policy_document", ident, {"statement": _statements(spec, buckets, logs)}
+        "aws_iam_policy_document", ident, {"statement": role_statements(spec, buckets.arn, f"{logs.arn}")}
     )
     policy = module.resource(
         "aws_iam_role_policy",
@@ -496,8 +483,8 @@ def _function(
 
     code, code_hash = artifact
     body: dict[str, Any] = {
-        "function_name": _literal(spec.name),
-        "description": _literal(
+        "function_name": literal(spec.name),
+        "description": literal(
             _bounded(f"Glacier task {spec.task.name} ({spec.module}.{spec.qualname})", 256)
         ),
         "role": role.arn,
@@ -513,7 +500,7 @@ def _function(
         "source_code_hash": code_hash,
         "environment": Block(
             variables={
-                k: _literal(v)
+                k: literal(v)
                 for k, v in sorted({**config.environment, "GLACIER_FUNCTION": spec.name}.items())
             }
         ),
@@ -544,136 +531,6 @@ def _function(
         function.arn,
         description=f"The ARN of the Lambda function of task {spec.task.name}.",
     )
-
-
-def _statements(spec: FunctionSpec, buckets: _Buckets, logs: Ref) -> list[Block]:
-    """The least-privilege statements of one function's role."""
-    sources = [b for b in spec.sources if _is_s3(b)]
-    targets = [b for b in spec.targets if _is_s3(b)]
-    read: set[str] = set()
-    write: set[str] = set()
-    prefixes: dict[str, set[str]] = {}
-    unconditioned: set[str] = set()  # buckets listed from their root
-    for bucket in sources:
-        name, key = _split(bucket)
-        read.add(_object_arn(buckets, name, _object_pattern(key)))
-        prefix = _list_prefix(key)
-        if prefix is None:
-            unconditioned.add(name)
-        else:
-            prefixes.setdefault(name, set()).add(prefix)
-    for bucket in targets:
-        name, key = _split(bucket)
-        objects = [key] + ([_record_key(key)] if spec.task.cache else [])
-        for obj in objects:
-            arn = _object_arn(buckets, name, _template_key(obj))
-            read.add(arn)
-            write.add(arn)
-        prefixes.setdefault(name, set()).add(_template_key(key) + "/")
-
-    statements = [_allow("ReadSourcesAndOwnTargets", ["s3:GetObject"], read)]
-    if write:
-        statements.append(
-            _allow("WriteOwnTargets", ["s3:AbortMultipartUpload", "s3:PutObject"], write)
-        )
-    for index, name in enumerate(sorted(prefixes.keys() | unconditioned)):
-        condition = None
-        if name not in unconditioned:
-            condition = Block(
-                test="StringLike", variable="s3:prefix", values=sorted(prefixes[name])
-            )
-        statements.append(
-            _allow(f"ListKnownPrefixes{index}", ["s3:ListBucket"], [buckets.arn(name)], condition)
-        )
-    statements.append(
-        _allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{logs.arn}:*"])
-    )
-    # X-Ray has no resource-level permissions: "*" is the only resource it takes.
-    statements.append(
-        _allow("WriteTraces", ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"])
-    )
-    return statements
-
-
-def _allow(
-    sid: str, actions: list[str], resources: Iterable[str], condition: Block | None = None
-) -> Block:
-    """One ``Allow`` statement of an ``aws_iam_policy_document``, its lists sorted."""
-    statement: dict[str, Any] = {
-        "sid": sid,
-        "effect": "Allow",
-        "actions": sorted(actions),
-        "resources": sorted(resources),
-    }
-    if condition is not None:
-        statement["condition"] = condition
-    return Block(statement)
-
-
-# -- keys, ARNs and names -------------------------------------------------------------
-
-
-def _is_s3(bucket: Bucket) -> bool:
-    return bucket.scheme in ("s3", "s3a")
-
-
-def _split(bucket: Bucket) -> tuple[str, str]:
-    """(bucket name, key) from the bucket's normalized URI."""
-    name, _, key = bucket.uri.split("://", 1)[1].partition("/")
-    return name, key
-
-
-def _first_glob(key: str) -> int:
-    found = [key.index(c) for c in _GLOB_CHARS if c in key]
-    return min(found) if found else -1
-
-
-def _object_pattern(key: str) -> str:
-    """An IAM resource pattern (template-escaped) for a key or a glob of keys.
-
-    A glob becomes its text up to the first glob character plus ``*``.
-    """
-    first = _first_glob(key)
-    if first < 0:
-        return _template_key(key)
-    return _template_key(key[:first]) + "*"
-
-
-def _list_prefix(key: str) -> str | None:
-    """The ``s3:prefix`` pattern a read of ``key`` may list, or None for the root.
-
-    A glob is listed under the folder before its first glob character (polars and
-    s3fs both list by folder, recursively for ``**``); a plain key only by s3fs's
-    directory probe ``KEY/``.
-    """
-    first = _first_glob(key)
-    if first < 0:
-        return _template_key(key) + "/"
-    folder = key[:first].rpartition("/")[0]
-    if not folder:
-        return None
-    return _literal(folder) + "/*"
-
-
-def _record_key(key: str) -> str:
-    """The cache record beside a target (see :func:`glacier.cache.record_uri`)."""
-    parent, slash, name = key.rpartition("/")
-    return f"{parent}{slash}.{name}{RECORD_SUFFIX}"
-
-
-def _template_key(key: str) -> str:
-    # A "*" or "?" in a key would be an IAM wildcard, but Glacier treats such keys
-    # as globs (see _object_pattern), so a plain key holds neither.
-    return _literal(key)
-
-
-def _object_arn(buckets: _Buckets, name: str, pattern: str) -> str:
-    return f"{buckets.arn(name)}/{pattern}"
-
-
-def _literal(text: str) -> str:
-    """``text`` as a Terraform template that yields exactly ``text``."""
-    return text.replace("${", "$${").replace("%{", "%%{")
 
 
 def _bounded(name: str, limit: int) -> str:
