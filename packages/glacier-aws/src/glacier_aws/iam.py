@@ -105,6 +105,7 @@ def _allow(
 
 
 def is_s3(bucket: Bucket) -> bool:
+    """Whether the bucket is on S3 (``s3://`` or ``s3a://``)."""
     return bucket.scheme in ("s3", "s3a")
 
 
