@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["AwsConfig", "LambdaConfig", "LAMBDA_LIMITS"]
 
 #: Lambda's service limits that a config or an artifact can break.
-LAMBDA_LIMITS = {
+LAMBDA_LIMITS: dict[str, Any] = {
     "memory_mb": (128, 10_240),
     "timeout_s": (1, 900),
     "ephemeral_storage_mb": (512, 10_240),

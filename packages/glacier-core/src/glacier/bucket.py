@@ -58,6 +58,7 @@ class Bucket:
             uri = provider.backend.bucket_uri(bucket, path)
         self.uri = _normalize(uri)
         self._storage: Storage | None = None
+        self._config: Any | None = None  # the provider config of a bucket made from a URI
 
     @classmethod
     def from_uri(cls, uri: str, config: Any | None = None) -> Bucket:

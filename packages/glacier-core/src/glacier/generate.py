@@ -172,10 +172,10 @@ def generate(pipeline: Pipeline, dag: DAG, *, out: str | Path = "infra", state_d
         executor = inst.task.executor
         if executor.runs_here:
             continue
-        group = functions.setdefault(executor.provider.name, {})
-        spec = group.get(inst.task.name)
+        by_task = functions.setdefault(executor.provider.name, {})
+        spec = by_task.get(inst.task.name)
         if spec is None:
-            spec = group[inst.task.name] = _function_spec(pipeline, inst)
+            spec = by_task[inst.task.name] = _function_spec(pipeline, inst)
         spec.steps.append(inst)
     manifest: dict[str, Any] = {"pipeline": pipeline.name, "generated": time.time(), "out": str(out_dir), "functions": {}}
     providers = sorted(set(buckets) | set(functions))

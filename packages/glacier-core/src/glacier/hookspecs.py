@@ -1,3 +1,4 @@
+# mypy: disable-error-code="empty-body"
 """Every extension point of Glacier, in one place.
 
 A plugin is a module (or object) with functions named after these hooks and marked
