@@ -142,6 +142,7 @@ def test_a_handler_error_comes_back_as_a_glacier_error_naming_the_step(project: 
     assert step.status is StepStatus.FAILED
     assert isinstance(step.error, TaskFailedError)
     assert "Step 'broken' failed" in str(step.error) and "ValueError: bad data in failing-broken" in str(step.error)
+    assert "(in Lambda function 'failing-broken')" in str(step.error) and "/aws/lambda/failing-broken" in str(step.error)
 
 
 def test_a_lambda_timeout_comes_back_as_a_timed_out_step(project: Any, tmp_path: Path, lambda_service: LambdaService, moto_endpoint: str) -> None:

@@ -42,8 +42,15 @@ class LambdaExecutor(Executor):
         payload = build_payload(instance, run_id, attempt)
         # Inside the artifact the task's module is imported by name, never by a local path.
         payload["task"] = {"module": entry["module"], "qualname": entry["qualname"], "file": None}
-        payload["function"] = entry["function_name"]
-        return outcome_from_result(self.invoke(payload), instance.name)
+        payload["function"] = function = entry["function_name"]
+        try:
+            return outcome_from_result(self.invoke(payload), instance.name)
+        except StepError as err:
+            if f"Lambda function {function!r}" in err.what:
+                raise
+            # The step failed inside the function: say which one, and where its logs are.
+            hint = f"{err.hint + '; ' if err.hint else ''}the function's logs are in CloudWatch (/aws/lambda/{function})"
+            raise type(err)(err.step, f"{err.what} (in Lambda function {function!r})", uri=err.uri, hint=hint) from err
 
     def invoke(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Invoke ``payload["function"]`` synchronously and return the handler's result dict."""
