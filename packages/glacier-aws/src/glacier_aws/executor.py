@@ -50,7 +50,9 @@ class LambdaExecutor(Executor):
                 raise
             # The step failed inside the function: say which one, and where its logs are.
             hint = f"{err.hint + '; ' if err.hint else ''}the function's logs are in CloudWatch (/aws/lambda/{function})"
-            raise type(err)(err.step, f"{err.what} (in Lambda function {function!r})", uri=err.uri, hint=hint) from err
+            named = type(err)(err.step, f"{err.what} (in Lambda function {function!r})", uri=err.uri, hint=hint)
+            named.traceback = getattr(err, "traceback", None)  # type: ignore[attr-defined]
+            raise named from err
 
     def invoke(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Invoke ``payload["function"]`` synchronously and return the handler's result dict."""
