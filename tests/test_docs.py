@@ -162,3 +162,19 @@ def test_docs_site_builds_strictly(tmp_path: Path) -> None:
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
+
+
+def test_every_cli_command_and_flag_is_documented() -> None:
+    """Each `glacier` subcommand has a section in docs/cli.md naming its flags."""
+    import argparse
+
+    from glacier.cli import _build_parser
+
+    text = (DOCS / "cli.md").read_text()
+    sub = next(a for a in _build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        assert f"## glacier {name}" in text, f"docs/cli.md has no section for `glacier {name}`"
+        for action in parser._actions:
+            for flag in action.option_strings:
+                if flag.startswith("--") and flag != "--help":
+                    assert flag in text, f"docs/cli.md does not mention `glacier {name} {flag}`"
