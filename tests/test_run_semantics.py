@@ -349,3 +349,16 @@ def test_runs_lists_and_shows_records(project) -> None:  # noqa: ANN001
     record = json.loads(shown.stdout)
     step = {s["name"]: s for s in record["steps"]}["step1"]
     assert step["status"] == "succeeded" and step["rows"] == 3 and step["input_fingerprints"] and step["output_fingerprint"]
+
+
+def test_the_state_directory_is_settable_per_pipeline_and_by_environment(provider, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    src, out = provider.bucket(bucket="l", path="s.parquet"), provider.bucket(bucket="l", path="o.parquet")
+    write(src, pl.DataFrame({"v": [1]}))
+    task = provider.local().task(name="copy")(big_rewrite)
+    own = tmp_path / "own-state"
+    result = Pipeline("mine", state_dir=str(own)).source(src).transform(task).to(out).run()
+    assert (own / "runs" / "mine" / f"{result.run_id}.json").exists()
+    env_dir = tmp_path / "env-state"
+    monkeypatch.setenv("GLACIER_STATE_DIR", str(env_dir))
+    again = Pipeline("mine").source(src).transform(task).to(out).run()
+    assert (env_dir / "runs" / "mine" / f"{again.run_id}.json").exists()
