@@ -56,7 +56,8 @@ class ArtifactBuildError(GlacierError):
 
     Attributes
     ----------
-    command : the pip command that failed.
+    command
+        The pip command that failed.
     """
 
     def __init__(self, what: str, command: list[str], output: str) -> None:
@@ -70,8 +71,10 @@ class ArtifactTooLargeError(GlacierError):
 
     Attributes
     ----------
-    unzipped_bytes, limit : the artifact's size and the limit, in bytes.
-    packages : package name -> unzipped bytes, largest first.
+    unzipped_bytes, limit
+        The artifact's size and the limit, in bytes.
+    packages
+        Package name -> unzipped bytes, largest first.
     """
 
     def __init__(self, name: str, unzipped_bytes: int, limit: int, packages: dict[str, int]) -> None:
@@ -91,11 +94,16 @@ class Artifact:
 
     Attributes
     ----------
-    path : the zip file.
-    sha256_base64 : base64 of the zip's sha256 digest (Terraform's ``source_code_hash``).
-    zipped_bytes, unzipped_bytes : the zip's size and the size of what it holds.
-    packages : top-level package name -> unzipped bytes, largest first.
-    runtime, architecture : what it was built for, e.g. ``"python3.12"``, ``"arm64"``.
+    path
+        The zip file.
+    sha256_base64
+        Base64 of the zip's sha256 digest (Terraform's ``source_code_hash``).
+    zipped_bytes, unzipped_bytes
+        The zip's size and the size of what it holds.
+    packages
+        Top-level package name -> unzipped bytes, largest first.
+    runtime, architecture
+        What it was built for, e.g. ``"python3.12"``, ``"arm64"``.
     """
 
     path: Path
@@ -119,12 +127,17 @@ def build_artifact(
 
     Parameters
     ----------
-    modules : ``(import name, source file)`` of each user module the functions import;
+    modules
+        ``(import name, source file)`` of each user module the functions import;
         a dotted module brings its whole top-level package.
-    config : the function's config; its ``runtime`` and ``architecture`` choose the wheels.
-    out_dir : where ``{name}-{runtime}-{architecture}.zip`` is written.
-    name : the zip's name prefix.
-    limit : the most unzipped bytes allowed (Lambda's 250 MB).
+    config
+        The function's config; its ``runtime`` and ``architecture`` choose the wheels.
+    out_dir
+        Where ``{name}-{runtime}-{architecture}.zip`` is written.
+    name
+        The zip's name prefix.
+    limit
+        The most unzipped bytes allowed (Lambda's 250 MB).
 
     Raises
     ------

@@ -29,11 +29,15 @@ class AwsConfig:
 
     Parameters
     ----------
-    region : the AWS region, e.g. ``"us-east-1"``.
-    profile : a named profile from the shared AWS config files.
-    endpoint_url : send every AWS client (S3 and Lambda) to this endpoint instead,
+    region
+        The AWS region, e.g. ``"us-east-1"``.
+    profile
+        A named profile from the shared AWS config files.
+    endpoint_url
+        Send every AWS client (S3 and Lambda) to this endpoint instead,
         for S3-compatible stores and for tests.
-    service_endpoints : per-service overrides of ``endpoint_url``, e.g.
+    service_endpoints
+        Per-service overrides of ``endpoint_url``, e.g.
         ``{"lambda": "http://127.0.0.1:9001"}``.
 
     Examples
@@ -60,14 +64,22 @@ class LambdaConfig:
 
     Parameters
     ----------
-    memory : MB of memory (128 to 10,240); CPU grows with it.
-    timeout : seconds an invocation may run (at most 900).
-    architecture : ``"x86_64"`` or ``"arm64"``; the artifact's wheels follow it.
-    ephemeral_storage : MB of ``/tmp`` (512 to 10,240).
-    environment : extra environment variables for the function.
-    runtime : the Lambda Python runtime the artifact is built for.
-    log_retention_days : how long the function's CloudWatch logs are kept.
-    reserved_concurrency : cap on concurrent executions, or ``None`` for none.
+    memory
+        MB of memory (128 to 10,240); CPU grows with it.
+    timeout
+        Seconds an invocation may run (at most 900).
+    architecture
+        ``"x86_64"`` or ``"arm64"``; the artifact's wheels follow it.
+    ephemeral_storage
+        MB of ``/tmp`` (512 to 10,240).
+    environment
+        Extra environment variables for the function.
+    runtime
+        The Lambda Python runtime the artifact is built for.
+    log_retention_days
+        How long the function's CloudWatch logs are kept.
+    reserved_concurrency
+        Cap on concurrent executions, or ``None`` for none.
 
     Raises
     ------

@@ -35,9 +35,12 @@ def role_statements(spec: FunctionSpec, bucket_arn: Callable[[str], str], log_gr
 
     Parameters
     ----------
-    spec : the function.
-    bucket_arn : the ARN (a Terraform template) of an S3 bucket by name.
-    log_group_arn : the ARN of the function's own log group.
+    spec
+        The function.
+    bucket_arn
+        The ARN (a Terraform template) of an S3 bucket by name.
+    log_group_arn
+        The ARN of the function's own log group.
     """
     sources = [b for b in spec.sources if is_s3(b)]
     targets = [b for b in spec.targets if is_s3(b)]

@@ -21,11 +21,16 @@ class Bucket:
 
     Parameters
     ----------
-    provider : the provider that made it (its config reaches the store).
-    bucket : the bucket (or container, or top directory) name.
-    path : the object's path inside the bucket; may be a glob for sources.
-    config : extra per-bucket settings, kept for code generation.
-    uri : the full URI; computed by the provider when not given.
+    provider
+        The provider that made it (its config reaches the store).
+    bucket
+        The bucket (or container, or top directory) name.
+    path
+        The object's path inside the bucket; may be a glob for sources.
+    config
+        Extra per-bucket settings, kept for code generation.
+    uri
+        The full URI; computed by the provider when not given.
 
     Examples
     --------

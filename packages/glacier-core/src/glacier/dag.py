@@ -25,11 +25,16 @@ class TaskInstance:
 
     Parameters
     ----------
-    task : the task to run.
-    source : the single source (for a one-source step).
-    target : where the result is written.
-    name : the step's name, unique in its graph.
-    sources : the sources by the task's parameter names (a multi-source step).
+    task
+        The task to run.
+    source
+        The single source (for a one-source step).
+    target
+        Where the result is written.
+    name
+        The step's name, unique in its graph.
+    sources
+        The sources by the task's parameter names (a multi-source step).
     """
 
     def __init__(
@@ -68,7 +73,8 @@ class DAG:
 
     Parameters
     ----------
-    instances : the steps, in any order.
+    instances
+        The steps, in any order.
 
     Raises
     ------

@@ -48,7 +48,8 @@ class PluginNotInstalledError(GlacierError, ImportError):
 
     Attributes
     ----------
-    package : the distribution to ``pip install``, when known.
+    package
+        The distribution to ``pip install``, when known.
     """
 
     def __init__(self, what: str, package: str | None) -> None:
@@ -62,8 +63,10 @@ class UnknownSchemeError(GlacierError, ValueError):
 
     Attributes
     ----------
-    uri, scheme : what was asked for.
-    known : the schemes that are available.
+    uri, scheme
+        What was asked for.
+    known
+        The schemes that are available.
     """
 
     def __init__(self, uri: str, scheme: str, known: list[str], package: str | None, installed_by: list[str] | None = None) -> None:
@@ -90,9 +93,12 @@ class StepError(GlacierError):
 
     Attributes
     ----------
-    step : the step's name.
-    uri : the URI involved (a source or the target), if any.
-    hint : how to fix it.
+    step
+        The step's name.
+    uri
+        The URI involved (a source or the target), if any.
+    hint
+        How to fix it.
     """
 
     default_hint: str | None = None
@@ -135,7 +141,8 @@ class TaskFailedError(StepError):
 
     Attributes
     ----------
-    traceback : the formatted traceback of the task's exception, when known.
+    traceback
+        The formatted traceback of the task's exception, when known.
     """
 
     traceback: str | None = None
@@ -183,8 +190,10 @@ def error_from_dict(data: dict[str, Any], step: str) -> StepError:
 
     Parameters
     ----------
-    data : the error as the remote side reported it.
-    step : the step name, used when the remote side did not know it.
+    data
+        The error as the remote side reported it.
+    step
+        The step name, used when the remote side did not know it.
     """
     kind = str(data.get("type", "StepError"))
     if "what" in data:

@@ -30,8 +30,10 @@ class Executor:
 
     Parameters
     ----------
-    provider : the provider that made it.
-    config : the executor's settings (e.g. a ``LambdaConfig``), if any.
+    provider
+        The provider that made it.
+    config
+        The executor's settings (e.g. a ``LambdaConfig``), if any.
     """
 
     #: Short name shown in graphs and summaries (``"local"``, ``"lambda"``...).
@@ -83,11 +85,16 @@ class Executor:
 
         Parameters
         ----------
-        name : the task's name (default: the function's name).
-        timeout : seconds an attempt may run before it is stopped.
-        retries : how many times a failed attempt is tried again.
-        cache : skip the step when its inputs and code are unchanged.
-        **config : extra settings kept with the task (and in its fingerprint).
+        name
+            The task's name (default: the function's name).
+        timeout
+            Seconds an attempt may run before it is stopped.
+        retries
+            How many times a failed attempt is tried again.
+        cache
+            Skip the step when its inputs and code are unchanged.
+        **config
+            Extra settings kept with the task (and in its fingerprint).
 
         Examples
         --------

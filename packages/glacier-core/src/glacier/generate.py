@@ -46,12 +46,18 @@ class FunctionSpec:
 
     Attributes
     ----------
-    task : the task.
-    executor : the serverless executor it is bound to (its config sizes the function).
-    name : the function's name (unique, valid for every cloud).
-    module, qualname : how the function's handler imports the task inside the artifact.
-    source_file : the file that defines the task, copied into the artifact.
-    steps : every step that runs this task.
+    task
+        The task.
+    executor
+        The serverless executor it is bound to (its config sizes the function).
+    name
+        The function's name (unique, valid for every cloud).
+    module, qualname
+        How the function's handler imports the task inside the artifact.
+    source_file
+        The file that defines the task, copied into the artifact.
+    steps
+        Every step that runs this task.
     """
 
     task: Task
@@ -79,14 +85,22 @@ class GenerationPlan:
 
     Attributes
     ----------
-    pipeline, dag : the pipeline being generated.
-    provider : the provider's name (``"aws"``).
-    module : the shared Terraform root module to add blocks to.
-    out : the output directory; artifacts go under ``out / "artifacts"``.
-    buckets : this provider's buckets that the pipeline names.
-    functions : this provider's serverless tasks.
-    manifest : deployment entries to fill, by task name (``function_name`` at least).
-    options : the keyword arguments given to ``run(mode="generate", ...)``.
+    pipeline, dag
+        The pipeline being generated.
+    provider
+        The provider's name (``"aws"``).
+    module
+        The shared Terraform root module to add blocks to.
+    out
+        The output directory; artifacts go under ``out / "artifacts"``.
+    buckets
+        This provider's buckets that the pipeline names.
+    functions
+        This provider's serverless tasks.
+    manifest
+        Deployment entries to fill, by task name (``function_name`` at least).
+    options
+        The keyword arguments given to ``run(mode="generate", ...)``.
     """
 
     pipeline: Pipeline
@@ -144,10 +158,14 @@ def generate(pipeline: Pipeline, dag: DAG, *, out: str | Path = "infra", state_d
 
     Parameters
     ----------
-    pipeline, dag : what to generate.
-    out : the output directory.
-    state_dir : where the manifest copy goes (see :mod:`glacier.records`).
-    **options : passed to every provider's generator as ``plan.options``.
+    pipeline, dag
+        What to generate.
+    out
+        The output directory.
+    state_dir
+        Where the manifest copy goes (see :mod:`glacier.records`).
+    **options
+        Passed to every provider's generator as ``plan.options``.
 
     Raises
     ------

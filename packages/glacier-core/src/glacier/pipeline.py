@@ -46,9 +46,12 @@ class Pipeline:
 
     Parameters
     ----------
-    name : the pipeline's name (run records and the CLI use it).
-    description : free text.
-    **config : pipeline settings, e.g. ``state_dir`` for run records.
+    name
+        The pipeline's name (run records and the CLI use it).
+    description
+        Free text.
+    **config
+        Pipeline settings, e.g. ``state_dir`` for run records.
 
     Examples
     --------
@@ -248,7 +251,8 @@ class Pipeline:
             ``"cloud"``: each step runs where its executor says;
             ``"analyze"``: a plan with schemas and limits, touching only metadata;
             ``"generate"``: Terraform for every provider the pipeline uses.
-        **kwargs : passed to the mode (e.g. ``max_workers``, ``resume``, ``out``).
+        **kwargs
+            Passed to the mode (e.g. ``max_workers``, ``resume``, ``out``).
 
         Returns
         -------

@@ -26,7 +26,8 @@ class ProviderBackend:
 
     Parameters
     ----------
-    config : the user's config object (e.g. ``AwsConfig(region="us-east-1")``).
+    config
+        The user's config object (e.g. ``AwsConfig(region="us-east-1")``).
     """
 
     #: Short provider name, shown in graphs and used to group generated infrastructure.
@@ -52,7 +53,8 @@ class Provider:
 
     Parameters
     ----------
-    config : a config class from :mod:`glacier.config`, e.g. ``LocalConfig(root="data")``
+    config
+        A config class from :mod:`glacier.config`, e.g. ``LocalConfig(root="data")``
         or ``AwsConfig(region="us-east-1")``.
 
     Raises
@@ -99,7 +101,8 @@ class Provider:
 
         Parameters
         ----------
-        config : the function settings (e.g. ``LambdaConfig(memory=1024)``); the
+        config
+            The function settings (e.g. ``LambdaConfig(memory=1024)``); the
             provider's default when omitted.
         """
         from glacier.registry import executor_kind, import_object
@@ -115,9 +118,12 @@ class Provider:
 
         Parameters
         ----------
-        bucket : the bucket (container, top directory) name.
-        path : the object's path inside it.
-        **config : extra settings kept for code generation.
+        bucket
+            The bucket (container, top directory) name.
+        path
+            The object's path inside it.
+        **config
+            Extra settings kept for code generation.
         """
         from glacier.bucket import Bucket
 

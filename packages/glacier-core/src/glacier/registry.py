@@ -54,10 +54,14 @@ class Scheme:
 
     Parameters
     ----------
-    name : the scheme, without ``://`` (``"s3"``).
-    storage : dotted path of a :class:`glacier.storage.Storage` subclass.
-    package : the distribution that provides it, named in error hints.
-    override : take over a scheme another plugin already serves (otherwise two
+    name
+        The scheme, without ``://`` (``"s3"``).
+    storage
+        Dotted path of a :class:`glacier.storage.Storage` subclass.
+    package
+        The distribution that provides it, named in error hints.
+    override
+        Take over a scheme another plugin already serves (otherwise two
         plugins claiming one scheme is an error naming both).
 
     Examples
@@ -78,11 +82,15 @@ class ExecutorKind:
 
     Parameters
     ----------
-    name : short name shown in graphs and listings (``"lambda"``).
-    executor : dotted path of a :class:`glacier.executor.Executor` subclass.
-    config : dotted path of the config class that selects this kind, or ``None`` for
+    name
+        Short name shown in graphs and listings (``"lambda"``).
+    executor
+        Dotted path of a :class:`glacier.executor.Executor` subclass.
+    config
+        Dotted path of the config class that selects this kind, or ``None`` for
         executors made without a config (``provider.local()``).
-    provider : the provider name this kind belongs to (``"aws"``), or ``None`` for any.
+    provider
+        The provider name this kind belongs to (``"aws"``), or ``None`` for any.
     """
 
     name: str
@@ -97,9 +105,12 @@ class CodegenTarget:
 
     Parameters
     ----------
-    name : short name (``"terraform-aws"``).
-    provider : the provider whose steps and buckets it generates (``"aws"``).
-    generator : dotted path of a callable ``(plan) -> None`` that adds resources to
+    name
+        Short name (``"terraform-aws"``).
+    provider
+        The provider whose steps and buckets it generates (``"aws"``).
+    generator
+        Dotted path of a callable ``(plan) -> None`` that adds resources to
         ``plan.module`` (a :class:`glacier.terraform.TerraformModule`).
     """
 

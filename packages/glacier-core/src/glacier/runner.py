@@ -56,16 +56,25 @@ class Runner:
 
     Parameters
     ----------
-    pipeline, dag : what to run.
-    mode : ``"local"`` or ``"cloud"``.
-    max_workers : how many steps may run at once (default: the CPU count, at least 2).
-    fail_fast : stop starting steps after the first failure.
-    raise_on_failure : raise the first failed step's error instead of returning.
-    retry_backoff : base seconds of the exponential backoff between attempts.
-    resume : re-run only the steps of the pipeline's last run that failed or never
+    pipeline, dag
+        What to run.
+    mode
+        ``"local"`` or ``"cloud"``.
+    max_workers
+        How many steps may run at once (default: the CPU count, at least 2).
+    fail_fast
+        Stop starting steps after the first failure.
+    raise_on_failure
+        Raise the first failed step's error instead of returning.
+    retry_backoff
+        Base seconds of the exponential backoff between attempts.
+    resume
+        Re-run only the steps of the pipeline's last run that failed or never
         ran, and what is downstream of them.
-    state_dir : where run records go (see :mod:`glacier.records`).
-    manifest : cloud mode: the deployment manifest (default: the one ``generate``
+    state_dir
+        Where run records go (see :mod:`glacier.records`).
+    manifest
+        Cloud mode: the deployment manifest (default: the one ``generate``
         recorded for this pipeline in the state directory).
     """
 

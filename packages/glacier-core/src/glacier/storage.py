@@ -55,7 +55,8 @@ class Storage:
 
     Parameters
     ----------
-    config : the provider config the bucket came from (e.g. an ``AwsConfig``), or
+    config
+        The provider config the bucket came from (e.g. an ``AwsConfig``), or
         ``None`` for defaults from the environment.
     """
 

@@ -20,9 +20,12 @@ class TaskRef:
 
     Parameters
     ----------
-    module : the module's import name (``"examples.demo"``; ``"__main__"`` for a script).
-    qualname : the task's name in that module.
-    file : the module's file, used when the module cannot be imported by name.
+    module
+        The module's import name (``"examples.demo"``; ``"__main__"`` for a script).
+    qualname
+        The task's name in that module.
+    file
+        The module's file, used when the module cannot be imported by name.
     """
 
     module: str

@@ -14,7 +14,8 @@ class LocalConfig:
 
     Parameters
     ----------
-    root : the directory buckets live under (made absolute); ``"memory://"`` puts
+    root
+        The directory buckets live under (made absolute); ``"memory://"`` puts
         buckets in this process's memory instead (``memory://B/P``).
 
     Examples
@@ -43,7 +44,8 @@ class ProcessConfig:
 
     Parameters
     ----------
-    timeout : seconds a step may run before its worker is killed, when the task sets
+    timeout
+        Seconds a step may run before its worker is killed, when the task sets
         no ``timeout`` of its own.
     """
 

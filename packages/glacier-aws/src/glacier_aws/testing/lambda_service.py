@@ -331,7 +331,8 @@ class LambdaService:
         ----------
         name, handler : str
             Function name (redeploying replaces the old one) and ``module.function``.
-        code_dir : str or Path
+        code_dir
+            Str or Path
             Task root: working directory and first ``PYTHONPATH`` entry of the runtime.
         environment : dict, optional
             Extra environment variables, applied last.
