@@ -8,8 +8,8 @@ the package to install.
 Examples
 --------
 >>> from glacier.config import LocalConfig   # provided by glacier-local
->>> LocalConfig(root="data").root
-'data'
+>>> LocalConfig(root="/srv/data").root
+'/srv/data'
 """
 
 from __future__ import annotations
@@ -29,13 +29,15 @@ def available() -> list[str]:
 
 
 def __getattr__(name: str) -> Any:
-    if name.startswith("__"):
-        raise AttributeError(name)
     from glacier.registry import KNOWN_PACKAGES, config_classes
 
-    found = config_classes().get(name)
+    found = config_classes().get(name) if name[:1].isupper() else None
     if found is not None:
         return found
+    if not name[:1].isupper():
+        # Not a class name (tools probe modules for e.g. `pytest_plugins`): the
+        # plain AttributeError that getattr(module, name, default) expects.
+        raise AttributeError(f"module 'glacier.config' has no attribute {name!r}")
     raise PluginNotInstalledError(
         f"glacier.config has no {name!r}: no installed Glacier plugin provides it.\n"
         f"Available: {', '.join(available()) or 'none'}.",
