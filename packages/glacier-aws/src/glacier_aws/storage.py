@@ -83,7 +83,3 @@ class S3Storage(Storage):
 
             return pl.CredentialProviderAWS(profile_name=self.config.profile)
         return "auto"
-
-    def uri(self, path: str) -> str:
-        """``s3://`` plus an s3fs path."""
-        return f"s3://{path}"

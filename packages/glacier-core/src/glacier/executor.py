@@ -143,9 +143,6 @@ class Executor:
         """Limits of this executor that the step breaks, for ``mode="analyze"`` (none by default)."""
         return []
 
-    def describe(self) -> dict[str, Any]:
-        """What this executor is, for analysis and summaries."""
-        return {"kind": self.kind, "provider": self.provider.name, "config": repr(self.config)}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(provider={self.provider.name!r})"

@@ -48,7 +48,6 @@ class RunContext:
     mode: str
     steps: list[TaskInstance]
     started: float = field(default_factory=time.time)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Runner:

@@ -39,13 +39,6 @@ def is_glob(uri: str) -> bool:
     return any(c in _GLOB_CHARS for c in uri)
 
 
-def split_uri(uri: str) -> tuple[str, str]:
-    """``("s3", "bucket/key")`` for ``s3://bucket/key``; a bare path is ``file``."""
-    if "://" in uri:
-        scheme, rest = uri.split("://", 1)
-        return scheme.lower(), rest
-    return "file", uri
-
 
 class Storage:
     """Reads, writes and inspects URIs of one scheme for one provider configuration.
@@ -98,10 +91,6 @@ class Storage:
     def path(self, uri: str) -> str:
         """The filesystem path of ``uri`` (what fsspec calls it)."""
         return str(self.fs._strip_protocol(uri))
-
-    def uri(self, path: str) -> str:
-        """The URI of a filesystem path of this scheme."""
-        return f"{self.protocol}://{path.lstrip('/') if self.protocol != 'file' else path}"
 
     def scan(self, uri: str) -> pl.LazyFrame:
         """A lazy scan of the parquet data at ``uri`` (one object or a glob)."""
