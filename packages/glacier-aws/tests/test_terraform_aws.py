@@ -14,7 +14,6 @@ import re
 import sys
 import types
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from glacier.testing.terraform import (
     assert_checkov_passes,
     assert_terraform_loads,
 )
+from glacier_aws.artifact import Artifact
 from glacier_aws.config import AwsConfig, LambdaConfig
 from glacier_aws.terraform import HANDLER, add_resources, generate
 
@@ -91,20 +91,7 @@ def etl() -> Pipeline:
     return Pipeline.compose(sales, people, name="etl")
 
 
-@dataclass(frozen=True)
-class BuiltArtifact:
-    """The fields of ``glacier_aws.artifact.Artifact``, for a zip made here."""
-
-    path: Path
-    sha256_base64: str
-    zipped_bytes: int
-    unzipped_bytes: int
-    packages: dict[str, int]
-    runtime: str
-    architecture: str
-
-
-def small_artifact(out: Path, runtime: str, architecture: str) -> BuiltArtifact:
+def small_artifact(out: Path, runtime: str, architecture: str) -> Artifact:
     path = out / "artifacts" / f"glacier-lambda-{runtime}-{architecture}.zip"
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as archive:
@@ -112,7 +99,7 @@ def small_artifact(out: Path, runtime: str, architecture: str) -> BuiltArtifact:
         entry = zipfile.ZipInfo("glacier_aws/handler.py", date_time=(1980, 1, 1, 0, 0, 0))
         archive.writestr(entry, "def handler(event, context):\n    return {}\n")
     digest = base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
-    return BuiltArtifact(
+    return Artifact(
         path, digest, path.stat().st_size, 60, {"glacier-aws": 60}, runtime, architecture
     )
 
@@ -649,7 +636,7 @@ def test_generate_builds_one_artifact_per_runtime_and_architecture_and_fills_the
     # records what generate asks for and writes a small zip.
     calls: list[tuple[list[tuple[str, Path]], LambdaConfig, Path]] = []
 
-    def build_artifact(modules: Any, config: LambdaConfig, out_dir: Path) -> BuiltArtifact:
+    def build_artifact(modules: Any, config: LambdaConfig, out_dir: Path) -> Artifact:
         calls.append((list(modules), config, out_dir))
         return small_artifact(out_dir.parent, config.runtime, config.architecture)
 
