@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from glacier.provider import Provider
     from glacier.step import StepOutcome
 
-__all__ = ["Executor", "InProcessExecutor"]
+__all__ = ["Executor", "InProcessExecutor", "run_here"]
 
 
 class Executor:
@@ -154,13 +154,26 @@ class InProcessExecutor(Executor):
     kind = "local"
 
     def run(self, instance: TaskInstance, run_id: str, attempt: int = 1, **context: Any) -> StepOutcome:
-        """Run the step in this process."""
-        from glacier.step import execute_step
-
-        return execute_step(instance.name, instance.task.func, instance.sources, instance.target)
+        """Run the step in this process (in a worker process when it has a ``timeout``)."""
+        return run_here(instance, run_id, attempt)
 
     def invoke(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Handle a payload in this process (the same code a worker runs)."""
         from glacier.protocol import handle
 
         return handle(payload)
+
+
+def run_here(instance: TaskInstance, run_id: str, attempt: int = 1) -> StepOutcome:
+    """Run a step on this machine, whatever executor it is bound to.
+
+    In this process, or in a worker process when the task has a ``timeout``: a thread
+    cannot be stopped, a process can. ``mode="local"`` runs every step this way.
+    """
+    if instance.task.timeout is not None:
+        from glacier.process import run_in_worker
+
+        return run_in_worker(instance, run_id, attempt, timeout=instance.task.timeout)
+    from glacier.step import execute_step
+
+    return execute_step(instance.name, instance.task.func, instance.sources, instance.target)

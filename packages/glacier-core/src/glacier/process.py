@@ -12,11 +12,15 @@ import os
 import signal
 import subprocess
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glacier.errors import StepError, StepTimeoutError
 
-__all__ = ["run_payload"]
+if TYPE_CHECKING:
+    from glacier.dag import TaskInstance
+    from glacier.step import StepOutcome
+
+__all__ = ["run_payload", "run_in_worker"]
 
 
 def run_payload(payload: dict[str, Any], *, timeout: float | None, step: str) -> dict[str, Any]:
@@ -65,6 +69,14 @@ def run_payload(payload: dict[str, Any], *, timeout: float | None, step: str) ->
         raise StepError(step, msg, uri=payload.get("target", {}).get("uri"), hint="the target was left as it was; check the task's memory use")
     result: dict[str, Any] = json.loads(lines[-1])
     return result
+
+
+def run_in_worker(instance: TaskInstance, run_id: str, attempt: int, *, timeout: float | None) -> StepOutcome:
+    """Run one step in a fresh worker process through the protocol, within ``timeout``."""
+    from glacier.protocol import build_payload, outcome_from_result
+
+    result = run_payload(build_payload(instance, run_id, attempt), timeout=timeout, step=instance.name)
+    return outcome_from_result(result, instance.name)
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

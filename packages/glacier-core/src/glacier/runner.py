@@ -330,15 +330,11 @@ class Runner:
     def _execute(self, inst: TaskInstance, attempt: int) -> StepOutcome:
         executor = inst.task.executor
         if self.mode == "cloud" or executor.runs_here:
-            if inst.task.timeout is not None and executor.kind == "local":
-                return _run_in_worker(inst, self.ctx.run_id, attempt)
             return executor.run(inst, self.ctx.run_id, attempt, deployment=self.deployment)
-        # mode="local" with a remote executor: run the same step code on this machine.
-        if inst.task.timeout is not None:
-            return _run_in_worker(inst, self.ctx.run_id, attempt)
-        from glacier.step import execute_step
+        # mode="local" with a remote executor: the same step code, on this machine.
+        from glacier.executor import run_here
 
-        return execute_step(inst.name, inst.task.func, inst.sources, inst.target)
+        return run_here(inst, self.ctx.run_id, attempt)
 
     def _backoff(self, attempt: int) -> float:
         # Exponential backoff with full jitter: spreads retries of concurrent steps.
@@ -353,14 +349,6 @@ def _fingerprint(bucket: Any) -> str | None:
         return str(bucket.storage.fingerprint(bucket.uri))
     except Exception:  # missing or unreadable: not an identity
         return None
-
-
-def _run_in_worker(inst: TaskInstance, run_id: str, attempt: int) -> StepOutcome:
-    from glacier.process import run_payload
-    from glacier.protocol import build_payload, outcome_from_result
-
-    result = run_payload(build_payload(inst, run_id, attempt), timeout=inst.task.timeout, step=inst.name)
-    return outcome_from_result(result, inst.name)
 
 
 def _with_attempts(error: StepError, attempts: int) -> StepError:

@@ -164,7 +164,7 @@ class Storage:
             base = path.rstrip("/").rpartition("/")[2]
             if _is_stale(base, modified, max_age):
                 with contextlib.suppress(FileNotFoundError):
-                    self.fs.rm(path)
+                    self._delete(path)
                 removed.append(base)
         return removed
 
@@ -174,6 +174,9 @@ class Storage:
         pattern = f"{self.path(parent)}/.{_glob_escape(name)}{TEMP_MARKER}*"
         found = self.fs.glob(pattern, detail=True)
         return [(str(path), info.get("mtime") or info.get("LastModified") or info.get("created")) for path, info in found.items()]
+
+    def _delete(self, path: str) -> None:
+        self.fs.rm(path)
 
     def invalidate(self, uri: str) -> None:
         """Forget what the filesystem cached about ``uri`` (polars wrote behind its back)."""
@@ -280,16 +283,8 @@ class FileStorage(Storage):
                 found.append((match, os.stat(match).st_mtime))
         return found
 
-    def clean_debris(self, uri: str, *, max_age: float = 86_400.0) -> list[str]:
-        """Remove dead writers' temporary files beside ``uri`` (see :meth:`Storage.clean_debris`)."""
-        removed = []
-        for path, modified in self._temporaries(uri):
-            base = os.path.basename(path)
-            if _is_stale(base, modified, max_age):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(path)
-                removed.append(base)
-        return removed
+    def _delete(self, path: str) -> None:
+        os.remove(path)
 
     def sink(self, frame: pl.LazyFrame | pl.DataFrame, uri: str) -> None:
         """Stream ``frame`` into the local file."""

@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from glacier.executor import Executor
-from glacier.process import run_payload
-from glacier.protocol import build_payload, outcome_from_result
+from glacier.process import run_in_worker, run_payload
 
 if TYPE_CHECKING:
     from glacier.dag import TaskInstance
@@ -32,8 +31,7 @@ class ProcessExecutor(Executor):
     def run(self, instance: TaskInstance, run_id: str, attempt: int = 1, **context: Any) -> StepOutcome:
         """Run the step in a worker process, within the task's (or this executor's) timeout."""
         timeout = instance.task.timeout if instance.task.timeout is not None else self.config.timeout
-        payload = build_payload(instance, run_id, attempt)
-        return outcome_from_result(run_payload(payload, timeout=timeout, step=instance.name), instance.name)
+        return run_in_worker(instance, run_id, attempt, timeout=timeout)
 
     def invoke(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Run one payload in a worker process and return its result dict."""
