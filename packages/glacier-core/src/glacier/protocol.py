@@ -12,7 +12,7 @@ Functions, Azure Functions) sends the same payload and gets the same result back
         "sources": {"df": {"uri": "s3://lake/raw.parquet", "config": {...}}},
         "target": {"uri": "s3://lake/out.parquet", "config": {...}},
     }
-    result = {"ok": True, "rows": 10, "bytes": 2048, "seconds": 0.4}
+    result = {"ok": True, "rows": 10, "bytes": 2048, "seconds": 0.4, "fingerprint": "ETag=...;size=2048"}
     result = {"ok": False, "error": {"type": "SourceNotFoundError", "step": ..., "uri": ..., ...}}
 
 Configs carry names and endpoints, never secrets: each side uses its own credentials.
@@ -105,7 +105,9 @@ def outcome_from_result(result: dict[str, Any], step: str) -> StepOutcome:
     from glacier.step import StepOutcome
 
     if result.get("ok"):
-        return StepOutcome(rows=int(result["rows"]), bytes=int(result["bytes"]), seconds=float(result["seconds"]))
+        return StepOutcome(
+            rows=int(result["rows"]), bytes=int(result["bytes"]), seconds=float(result["seconds"]), fingerprint=result.get("fingerprint")
+        )
     raise error_from_dict(result.get("error") or {}, step)
 
 

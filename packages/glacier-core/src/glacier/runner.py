@@ -259,7 +259,7 @@ class Runner:
                     break
                 self._stop.wait(self._backoff(attempt))
                 continue
-            output = _fingerprint(inst.target)
+            output = outcome.fingerprint or _fingerprint(inst.target)
             if key is not None and output is not None:
                 from glacier.cache import write_record
 

@@ -32,11 +32,12 @@ __all__ = ["StepOutcome", "execute_step", "read_source"]
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """What a successful step wrote: rows, bytes and how long it took."""
+    """What a successful step wrote: rows, bytes, how long it took, and the target's fingerprint."""
 
     rows: int
     bytes: int
     seconds: float
+    fingerprint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The outcome as JSON-ready data."""
@@ -120,7 +121,10 @@ def execute_step(
         ) from exc
     if rows is None:
         rows = storage.count_rows(target.uri)
-    return StepOutcome(rows=rows, bytes=storage.size(target.uri), seconds=time.perf_counter() - started)
+    info = storage.info(target.uri)  # one metadata read gives both size and identity
+    return StepOutcome(
+        rows=rows, bytes=int(info.get("size") or 0), seconds=time.perf_counter() - started, fingerprint=storage.fingerprint_of(info)
+    )
 
 
 def _check_plan(step: str, frame: pl.LazyFrame, sources: Mapping[str, Bucket]) -> None:

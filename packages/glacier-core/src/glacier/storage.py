@@ -124,11 +124,12 @@ class Storage:
         """
         if is_glob(uri):
             paths = sorted(self.fs.glob(self.path(uri)))
-            return "|".join(f"{p}={self._fingerprint_of(dict(self.fs.info(p)))}" for p in paths)
-        return self._fingerprint_of(self.info(uri))
+            return "|".join(f"{p}={self.fingerprint_of(dict(self.fs.info(p)))}" for p in paths)
+        return self.fingerprint_of(self.info(uri))
 
     @staticmethod
-    def _fingerprint_of(info: dict[str, Any]) -> str:
+    def fingerprint_of(info: dict[str, Any]) -> str:
+        """The fingerprint in one :meth:`info` answer (see :meth:`fingerprint`)."""
         for key in ("generation", "VersionId", "version_id", "ETag", "etag", "md5Hash"):
             if info.get(key):
                 return f"{key}={str(info[key]).strip(chr(34))};size={info.get('size')}"
