@@ -133,11 +133,15 @@ def test_generate_deploy_and_run_the_seed_pipeline_in_cloud_mode(project: Any, t
     assert result["transform"].rows == raw["value"].is_not_null().sum()
 
 
+def generate_deploy_run(project: Any, name: str, out: Path, service: LambdaService, moto_endpoint: str) -> Any:
+    """The user's flow for one pipeline of the file: generate, deploy, run in cloud mode."""
+    pipeline = load_pipeline(f"{project[0]}:{name}")
+    deploy(pipeline.run(mode="generate", out=out), service, moto_endpoint)
+    return pipeline.run(mode="cloud")
+
+
 def test_a_handler_error_comes_back_as_a_glacier_error_naming_the_step(project: Any, tmp_path: Path, lambda_service: LambdaService, moto_endpoint: str) -> None:
-    file, _ = project
-    failing = load_pipeline(f"{file}:failing")
-    deploy(failing.run(mode="generate", out=tmp_path / "infra"), lambda_service, moto_endpoint)
-    result = failing.run(mode="cloud")
+    result = generate_deploy_run(project, "failing", tmp_path / "infra", lambda_service, moto_endpoint)
     step = result["broken"]
     assert step.status is StepStatus.FAILED
     assert isinstance(step.error, TaskFailedError)
@@ -146,10 +150,7 @@ def test_a_handler_error_comes_back_as_a_glacier_error_naming_the_step(project: 
 
 
 def test_a_lambda_timeout_comes_back_as_a_timed_out_step(project: Any, tmp_path: Path, lambda_service: LambdaService, moto_endpoint: str) -> None:
-    file, _ = project
-    too_slow = load_pipeline(f"{file}:too_slow")
-    deploy(too_slow.run(mode="generate", out=tmp_path / "infra"), lambda_service, moto_endpoint)
-    result = too_slow.run(mode="cloud")
+    result = generate_deploy_run(project, "too_slow", tmp_path / "infra", lambda_service, moto_endpoint)
     step = result["slow"]
     assert step.status is StepStatus.TIMED_OUT
     assert isinstance(step.error, StepTimeoutError)
