@@ -55,14 +55,16 @@ def read_source(step: str, bucket: Bucket) -> pl.LazyFrame:
         When the source is not readable parquet.
     """
     storage = bucket.storage
-    if not storage.exists(bucket.uri):
-        raise SourceNotFoundError(step, "the source does not exist", uri=bucket.uri)
     try:
         frame = storage.scan(bucket.uri)
         frame.collect_schema()  # reads the parquet footer only: fails here, not mid-write
     except StepError:
         raise
     except Exception as exc:
+        # Only a failure asks whether the source exists: the common path makes no
+        # extra metadata request per source.
+        if not storage.exists(bucket.uri):
+            raise SourceNotFoundError(step, "the source does not exist", uri=bucket.uri) from None
         raise SourceReadError(step, f"the source cannot be read as parquet ({_brief(exc)})", uri=bucket.uri) from exc
     return frame
 
