@@ -1,0 +1,51 @@
+"""``pip install`` as users do it: built wheels, a fresh venv, the pip that venv ships with."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ["glacier-core", "glacier-local", "glacier-aws"]
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Each package's wheel, built the way a release builds it (hatchling, no deps)."""
+    out = tmp_path_factory.mktemp("wheels")
+    for name in PACKAGES:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(out), str(ROOT / "packages" / name)],
+            check=True,
+        )
+    built = sorted(out.glob("*.whl"))
+    assert len(built) == len(PACKAGES), built
+    return built
+
+
+def test_the_wheels_install_with_the_pip_a_fresh_venv_ships_with(wheels: list[Path], tmp_path: Path) -> None:
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    python = env_dir / "bin" / "python"
+    shipped = subprocess.run([python, "-m", "pip", "--version"], capture_output=True, text=True, check=True).stdout
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *map(str, wheels)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert install.returncode == 0, f"{shipped}\n{install.stderr[-3000:]}"
+    probe = (
+        "import sys, glacier\n"
+        "heavy = sorted(m for m in ('boto3', 'botocore', 's3fs', 'fsspec') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "from glacier.config import AwsConfig, LambdaConfig, LocalConfig\n"
+        "import glacier_aws.executor, glacier_aws.storage, botocore.session, s3fs\n"
+        "print('ok')\n"
+    )
+    ran = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert ran.stdout.strip() == "ok", ran.stderr[-3000:]
