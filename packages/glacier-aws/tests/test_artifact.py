@@ -67,6 +67,30 @@ def _elf_machine(zip_path: Path, member: str) -> int:
     return int.from_bytes(header[18:20], "little")  # e_machine, little-endian on both targets
 
 
+def _elf_section_names(zip_path: Path, member: str) -> set[str]:
+    """The section names of a little-endian ELF64 file inside the zip."""
+    with zipfile.ZipFile(zip_path) as zf:
+        data = zf.read(member)
+    shoff = int.from_bytes(data[0x28:0x30], "little")
+    shentsize, shnum, shstrndx = (int.from_bytes(data[o : o + 2], "little") for o in (0x3A, 0x3C, 0x3E))
+    headers = [data[shoff + i * shentsize : shoff + (i + 1) * shentsize] for i in range(shnum)]
+    strtab = headers[shstrndx]
+    names_at = int.from_bytes(strtab[0x18:0x20], "little")
+    names = set()
+    for header in headers:
+        start = names_at + int.from_bytes(header[0:4], "little")
+        names.add(data[start : data.index(b"\0", start)].decode())
+    return names
+
+
+@pytest.mark.skipif(not artifact_module._strip_tools(LOCAL.architecture), reason="no strip program on this machine")
+def test_compiled_libraries_lose_their_symbol_table_but_keep_the_dynamic_one(built: Artifact) -> None:
+    sections = _elf_section_names(built.path, RUNTIME_SO)
+    assert ".symtab" not in sections
+    assert ".dynsym" in sections  # what the loader and Python's import need
+    assert built.packages["polars-runtime-32"] < 150 * 2**20, built.packages["polars-runtime-32"]
+
+
 def test_artifact_is_named_for_its_runtime_and_architecture(built: Artifact) -> None:
     assert built.path.name == f"glacier-lambda-{LOCAL.runtime}-{LOCAL.architecture}.zip"
     assert (built.runtime, built.architecture) == (LOCAL.runtime, LOCAL.architecture)
@@ -129,6 +153,14 @@ def test_artifact_runs_without_site_packages(built: Artifact, tmp_path: Path) ->
         from glacier.plugins import get_plugin_manager
         assert "aws" in dict(get_plugin_manager().list_name_plugin()), "entry point not found"
         assert botocore.session.get_session().get_service_model("s3").service_name == "s3"
+        assert botocore.session.get_session().get_service_model("sts").service_name == "sts"
+        import botocore.exceptions
+        try:
+            botocore.session.get_session().get_service_model("ec2")
+        except botocore.exceptions.UnknownServiceError:
+            pass
+        else:
+            raise AssertionError("botocore's ec2 model is still in the artifact")
         outside = [m.__file__ for m in list(sys.modules.values())
                    if "site-packages" in (getattr(m, "__file__", None) or "")]
         assert not outside, outside
@@ -196,6 +228,8 @@ def test_size_is_under_lambdas_limit_and_reported_per_package(built: Artifact) -
     assert list(built.packages)[0] == "polars-runtime-32"
     assert list(built.packages.values()) == sorted(built.packages.values(), reverse=True)
     assert {"polars", "botocore", "s3fs", "glacier-core", "glacier-aws", "etl", "mypkg"} <= set(built.packages)
+    # Only the service models the handler can load: botocore's full data is 27 MB.
+    assert built.packages["botocore"] < 8 * 2**20, built.packages["botocore"]
 
 
 def test_too_large_is_refused_before_writing(user_modules: list[tuple[str, Path]], tmp_path: Path) -> None:

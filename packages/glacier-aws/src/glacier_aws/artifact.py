@@ -30,7 +30,7 @@ from glacier.errors import GlacierError
 
 from glacier_aws.config import LAMBDA_LIMITS, LambdaConfig
 
-__all__ = ["Artifact", "ArtifactBuildError", "ArtifactTooLargeError", "build_artifact", "REQUIREMENTS", "EXCLUDED"]
+__all__ = ["Artifact", "ArtifactBuildError", "ArtifactTooLargeError", "build_artifact", "REQUIREMENTS", "EXCLUDED", "BOTOCORE_SERVICES"]
 
 #: What the handler imports beyond the stdlib and Glacier, pinned to the versions installed here.
 REQUIREMENTS = ("polars", "pluggy", "fsspec", "s3fs")
@@ -40,6 +40,11 @@ REQUIREMENTS = ("polars", "pluggy", "fsspec", "s3fs")
 #: botocore stays: aiobotocore pins a narrow botocore range that Lambda's own may miss.
 EXCLUDED = frozenset({"boto3", "s3transfer", "pyarrow", "pandas", "numpy", "rich", "pygments", "bin"})
 
+#: The botocore service models the handler can load: S3 (s3fs), and the services its
+#: credential chain calls (STS for web identity and assumed roles, SSO). botocore ships
+#: 400-odd others, 27 MB the handler can never import.
+BOTOCORE_SERVICES = frozenset({"s3", "sts", "sso", "sso-oidc"})
+
 # polars 2.1 and every compiled dependency ship manylinux2014 (glibc 2.17) wheels, which run
 # on both Lambda OS images (Amazon Linux 2 for python3.11 has glibc 2.26). Adding
 # manylinux_2_28 would let pip pick wheels that python3.11's image cannot load.
@@ -48,7 +53,7 @@ _GLACIER_DISTS = (("glacier-core", "glacier"), ("glacier-aws", "glacier_aws"))
 _SKIP_DIRS = frozenset({"__pycache__", "tests"})
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _LIMIT = cast(int, LAMBDA_LIMITS["unzipped_bytes"])  # LAMBDA_LIMITS mixes ints and ranges
-_CACHE_FORMAT = 1  # bump when the pruning below changes, so old caches are not reused
+_CACHE_FORMAT = 2  # bump when the pruning below changes, so old caches are not reused
 
 
 class ArtifactBuildError(GlacierError):
@@ -338,7 +343,8 @@ def _dependencies(config: LambdaConfig) -> Path:
     reqs, constraints = _pins()
     platform = _PLATFORMS[config.architecture]
     key_data = {"reqs": reqs, "constraints": constraints, "platform": platform, "python": config.python_version,
-                "excluded": sorted(EXCLUDED), "format": _CACHE_FORMAT}
+                "excluded": sorted(EXCLUDED), "services": sorted(BOTOCORE_SERVICES), "strip": _strip_tools(config.architecture),
+        "format": _CACHE_FORMAT}
     key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:24]
     root = _cache_root()
     final = root / key
@@ -369,7 +375,49 @@ def _dependencies(config: LambdaConfig) -> Path:
                         entry.unlink()
             for cache in sorted(site.rglob("__pycache__"), reverse=True):
                 shutil.rmtree(cache)
+            _prune_botocore_models(site)
+            _strip_shared_objects(site, config.architecture)
             site.rename(final)  # atomic: the cache holds whole trees only
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _prune_botocore_models(site: Path) -> None:
+    """Remove every botocore service model but :data:`BOTOCORE_SERVICES` (files beside them, such as
+    ``endpoints.json``, stay)."""
+    data = site / "botocore" / "data"
+    if not data.is_dir():
+        return
+    for entry in data.iterdir():
+        if entry.is_dir() and entry.name not in BOTOCORE_SERVICES:
+            shutil.rmtree(entry)
+
+
+def _strip_tools(architecture: str) -> list[str]:
+    """The ``strip`` programs on this machine that may read ``architecture``'s ELF files, best first."""
+    triple = {"x86_64": "x86_64", "arm64": "aarch64"}[architecture]
+    names = ["llvm-strip", f"{triple}-linux-gnu-strip"]
+    if os.uname().machine == triple:
+        names.append("strip")
+    return [name for name in names if shutil.which(name)]
+
+
+def _strip_shared_objects(site: Path, architecture: str) -> None:
+    """Drop the symbol tables of the compiled libraries (``strip --strip-unneeded``).
+
+    polars' runtime ships its full symbol table: 40 of its 178 MB. Stripping keeps every
+    symbol the dynamic loader and Python need, so the library loads and runs the same;
+    only native backtraces lose function names. Without a strip program that reads the
+    target's ELF files the libraries are left as they are (and the artifact is larger).
+    """
+    tools = _strip_tools(architecture)
+    if not tools:
+        return
+    for library in sorted(site.rglob("*.so*")):
+        if library.is_symlink() or not library.is_file():
+            continue
+        for tool in tools:
+            done = subprocess.run([tool, "--strip-unneeded", str(library)], capture_output=True, check=False)
+            if done.returncode == 0:
+                break
