@@ -1,7 +1,12 @@
 """The pipeline graph: steps joined by the buckets they share.
 
-Step B depends on step A when one of B's sources is A's target. Building the graph,
-ordering it and finding cycles are all linear in the number of steps and edges.
+Step B depends on step A when one of B's sources is A's target, compared by their
+normalized URIs. A glob source (``parts/*.parquet``) depends on every step whose
+target it matches, with the matching storage uses: ``*`` and ``?`` stay inside one
+folder, ``[ab]`` and ``[!a]`` are character classes, and ``**`` as a whole segment
+crosses any number of folders (fsspec's ``glob`` and polars' ``scan_parquet`` agree
+on these). Building the graph, ordering it and finding cycles are linear in the
+number of steps and edges, plus one scan of the targets for each distinct glob source.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from glacier.errors import PipelineDefinitionError
+from glacier.storage import is_glob
 
 if TYPE_CHECKING:
     from glacier.bucket import Bucket
@@ -79,8 +85,9 @@ class DAG:
     Raises
     ------
     PipelineDefinitionError
-        (a ``ValueError``) when two steps write the same bucket, a step reads its own
-        target, or the steps form a cycle.
+        (a ``ValueError``) when two steps write the same bucket, a step writes to a
+        glob, a step reads its own target (directly or through a glob source), or the
+        steps form a cycle.
 
     Examples
     --------
@@ -96,9 +103,16 @@ class DAG:
         self._validate()
 
     def _build_dependencies(self) -> None:
-        producer: dict[Bucket, TaskInstance] = {}
+        producer: dict[str, TaskInstance] = {}
         for inst in self.instances:
-            other = producer.setdefault(inst.target, inst)
+            if is_glob(inst.target.uri):
+                msg = (
+                    f"Step {inst.name!r} writes to a glob, {inst.target.uri}.\n\n"
+                    "Hint: a target is one object; give .to() a path without * ? or [ "
+                    "(a glob is for reading several objects as a source)"
+                )
+                raise PipelineDefinitionError(msg)
+            other = producer.setdefault(inst.target.uri, inst)
             if other is not inst:
                 msg = (
                     f"Steps {other.name!r} and {inst.name!r} both write to {inst.target.uri}.\n\n"
@@ -107,23 +121,58 @@ class DAG:
                 raise PipelineDefinitionError(msg)
         for inst in self.instances:
             inst.dependencies, inst.dependents = [], []
+        # (writer, reader) -> the reader's glob source that made the edge, for errors
+        self._glob_edges: dict[tuple[int, int], str] = {}
+        matches: dict[str, list[TaskInstance]] = {}
         for inst in self.instances:
             seen: set[int] = set()
             for bucket in inst.sources.values():
-                dep = producer.get(bucket)
-                if dep is not None and id(dep) not in seen:
-                    seen.add(id(dep))
-                    inst.dependencies.append(dep)
-                    dep.dependents.append(inst)
+                uri = bucket.uri
+                if is_glob(uri):
+                    if uri not in matches:
+                        pattern = _glob_pattern(uri)
+                        matches[uri] = [dep for target, dep in producer.items() if pattern.fullmatch(target)]
+                    deps = matches[uri]
+                    for dep in deps:
+                        self._glob_edges.setdefault((id(dep), id(inst)), uri)
+                else:
+                    dep = producer.get(uri)
+                    deps = [dep] if dep is not None else []
+                for dep in deps:
+                    if id(dep) not in seen:
+                        seen.add(id(dep))
+                        inst.dependencies.append(dep)
+                        dep.dependents.append(inst)
 
     def _validate(self) -> None:
         order = self._kahn()
         if len(order) != len(self.instances):
             ordered = {id(i) for i in order}
-            in_cycle = sorted(i.name for i in self.instances if id(i) not in ordered)
+            stuck = [i for i in self.instances if id(i) not in ordered]
+            in_cycle = sorted(i.name for i in stuck)
             msg = f"Pipeline contains a cycle (through steps {', '.join(in_cycle)})"
+            globs = self._glob_edges_on_cycles(stuck)
+            if globs:
+                msg += (
+                    ": " + "; ".join(globs) + ".\n\n"
+                    "Hint: a glob source reads every object it matches, the targets of steps included; "
+                    "write those targets outside the glob (another folder), or narrow the glob"
+                )
             raise PipelineDefinitionError(msg)
         self._order = order
+
+    def _glob_edges_on_cycles(self, stuck: list[TaskInstance]) -> list[str]:
+        """How each glob edge that lies on a cycle among ``stuck`` came about."""
+        inside = {id(i) for i in stuck}
+        found = []
+        for writer in stuck:
+            for reader in writer.dependents:
+                glob = self._glob_edges.get((id(writer), id(reader)))
+                if glob is None or id(reader) not in inside or not _reaches(reader, writer, inside):
+                    continue
+                whose = "its own target" if reader is writer else f"the target of step {writer.name!r}"
+                found.append(f"the glob source {glob} of step {reader.name!r} matches {whose}, {writer.target.uri}")
+        return found
 
     def _kahn(self) -> list[TaskInstance]:
         in_degree = {id(inst): len(inst.dependencies) for inst in self.instances}
@@ -211,3 +260,58 @@ _UNSAFE = re.compile(r'["<>#]')
 def _label(text: str) -> str:
     # Mermaid entity codes keep quotes and angle brackets from ending the label.
     return _UNSAFE.sub(lambda m: {'"': "#quot;", "<": "#lt;", ">": "#gt;", "#": "#35;"}[m.group()], text)
+
+
+def _reaches(start: TaskInstance, goal: TaskInstance, inside: set[int]) -> bool:
+    """Whether ``goal`` is ``start`` or downstream of it, through steps in ``inside``."""
+    stack, seen = [start], set()
+    while stack:
+        inst = stack.pop()
+        if inst is goal:
+            return True
+        if id(inst) not in seen:
+            seen.add(id(inst))
+            stack.extend(d for d in inst.dependents if id(d) in inside)
+    return False
+
+
+def _glob_pattern(glob: str) -> re.Pattern[str]:
+    """A regex for the URIs the glob ``glob`` matches, as storage globs match them.
+
+    ``*`` and ``?`` do not cross ``/``; ``**`` as a whole segment matches any number of
+    folders (none included); ``[...]`` is a class, ``[!...]`` its complement.
+    """
+    segments = glob.split("/")
+    out = []
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment == "**":
+            out.append(".*" if last else "(?:[^/]*/)*")
+        else:
+            out.append(_segment_pattern(segment) + ("" if last else "/"))
+    return re.compile("".join(out))
+
+
+def _segment_pattern(segment: str) -> str:
+    out, i = [], 0
+    while i < len(segment):
+        c = segment[i]
+        i += 1
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = i + 1 if segment[i : i + 1] in ("!", "^") else i
+            j += 1 if segment[j : j + 1] == "]" else 0  # a ] first in the class is literal
+            end = segment.find("]", j)
+            if end < 0:  # no closing bracket: a literal [
+                out.append(re.escape(c))
+                continue
+            body, i = segment[i:end], end + 1
+            negate = body[:1] in ("!", "^")
+            body = (body[1:] if negate else body).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+            out.append(f"[^/{body}]" if negate else f"[{body}]")
+        else:
+            out.append(re.escape(c))
+    return "".join(out)

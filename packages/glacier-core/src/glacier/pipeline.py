@@ -147,6 +147,15 @@ class Pipeline:
         if last_step.target is not None:
             msg = "Transform already has a target"
             raise PipelineDefinitionError(msg)
+        from glacier.storage import is_glob
+
+        if is_glob(bucket.uri):
+            msg = (
+                f"Step {last_step.task.name!r} writes to a glob, {bucket.uri}.\n\n"
+                "Hint: a target is one object; give .to() a path without * ? or [ "
+                "(a glob is for reading several objects as a source)"
+            )
+            raise PipelineDefinitionError(msg)
         last_step.target = bucket
         self._current_source = {"": bucket}
         self._multi = False
