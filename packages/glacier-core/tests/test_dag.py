@@ -221,3 +221,68 @@ def test_the_glob_table_is_what_polars_reads_too(tmp_path, pattern: str, matched
         pl.DataFrame({"x": [1]}).write_parquet(tmp_path / name)
     read = pl.scan_parquet(f"{tmp_path}/{pattern}", include_file_paths="file").collect()["file"]
     assert sorted(f.removeprefix(f"{tmp_path}/") for f in read) == matched
+
+
+def test_mermaid_labels_tell_apart_buckets_with_the_same_path() -> None:
+    lake, archive = Bucket.from_uri("memory://lake/in.parquet"), Bucket.from_uri("memory://archive/in.parquet")
+    deep = Bucket.from_uri("memory://lake/raw/day/out.parquet")
+    p = Pipeline(name="m").source(lake).transform(step).to(deep)
+    q = Pipeline(name="n").source(archive).transform(step).to(bucket("other"))
+    text = Pipeline.compose(p, q, name="both").visualize()
+    assert '[("lake/in.parquet")]' in text and '[("archive/in.parquet")]' in text
+    assert '[("raw/day/out.parquet")]' in text  # unique already: the path alone
+    assert '[("other.parquet")]' in text
+
+
+def test_mermaid_labels_fall_back_to_the_uri_when_only_the_scheme_differs() -> None:
+    a, b = Bucket.from_uri("memory://lake/in.parquet"), Bucket.from_uri("s3://lake/in.parquet")
+    text = Pipeline.compose(
+        Pipeline(name="m").source(a).transform(step).to(bucket("x")),
+        Pipeline(name="n").source(b).transform(step).to(bucket("y")),
+        name="both",
+    ).visualize()
+    assert '[("memory://lake/in.parquet")]' in text and '[("s3://lake/in.parquet")]' in text
+
+
+def fan_in(n: int) -> Pipeline:
+    """``n`` one-step pipelines as one graph: two edges per step."""
+    return Pipeline.compose(*[Pipeline(name=f"p{i}").source(bucket(f"raw{i}")).transform(step).to(bucket(f"out{i}")) for i in range(n)], name="wide")
+
+
+def test_a_graph_within_mermaids_limits_does_not_warn() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fan_in(250).visualize()  # 500 edges: at the limit
+
+
+def test_a_graph_past_mermaids_edge_limit_warns() -> None:
+    with pytest.warns(UserWarning, match=r"502 edges[\s\S]*500[\s\S]*maxEdges"):
+        fan_in(251).visualize()
+
+
+def test_a_graph_past_mermaids_text_limit_warns() -> None:
+    long = "x" * 30_000
+    p = Pipeline(name="t").source(bucket(f"a{long}")).transform(step).to(bucket(f"b{long}"))
+    with pytest.warns(UserWarning, match=r"characters[\s\S]*50,000[\s\S]*maxTextSize"):
+        p.visualize()
+
+
+def test_glacier_graph_prints_the_size_warning(tmp_path, capsys) -> None:  # noqa: ANN001
+    from glacier.cli import main
+
+    file = tmp_path / "wide.py"
+    file.write_text(
+        "from glacier import Bucket, Pipeline\n"
+        "from glacier.executor import InProcessExecutor\n"
+        "local = InProcessExecutor(None)\n"
+        "@local.task\n"
+        "def keep(df):\n    return df\n"
+        "wide = Pipeline.compose(*[Pipeline(name=f'p{i}').source(Bucket.from_uri(f'memory://w/raw{i}.parquet'))"
+        ".transform(keep).to(Bucket.from_uri(f'memory://w/out{i}.parquet')) for i in range(300)], name='wide')\n"
+    )
+    assert main(["graph", str(file)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("graph LR\n")
+    assert "600 edges" in err and "maxEdges" in err

@@ -12,7 +12,8 @@ number of steps and edges, plus one scan of the targets for each distinct glob s
 from __future__ import annotations
 
 import re
-from collections import deque
+import warnings
+from collections import defaultdict, deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -226,26 +227,43 @@ class DAG:
         """A Mermaid flowchart: each bucket once, each step with its executor type.
 
         Node ids are generated, so paths with slashes, dots and spaces are safe; labels
-        are quoted and escaped.
+        are quoted and escaped. A bucket is labelled with its path, lengthened by the
+        bucket name (and then the folders above it) until no two buckets share a label.
+
+        Warns (``UserWarning``) when the graph is past Mermaid's default limits of
+        500 edges or 50,000 characters, which a renderer then refuses to draw.
         """
+        steps = self.topological_sort()
+        labels = _bucket_labels([b for inst in steps for b in (*inst.sources.values(), inst.target)])
         lines = ["graph LR"]
         bucket_ids: dict[Bucket, str] = {}
+        edges = 0
 
         def bucket_node(bucket: Bucket) -> str:
             node = bucket_ids.get(bucket)
             if node is None:
                 node = bucket_ids[bucket] = f"b{len(bucket_ids)}"
-                lines.append(f'    {node}[("{_label(bucket.path or bucket.uri)}")]')
+                lines.append(f'    {node}[("{_label(labels[bucket])}")]')
             return node
 
-        for index, inst in enumerate(self.topological_sort()):
+        for index, inst in enumerate(steps):
             task_id = f"t{index}"
             lines.append(f'    {task_id}["{_label(inst.name)}<br/>({_label(inst.task.executor.type)})"]')
             for param, bucket in inst.sources.items():
                 edge = "-->" if inst.single_source else f'-- "{_label(param)}" -->'
                 lines.append(f"    {bucket_node(bucket)} {edge} {task_id}")
             lines.append(f"    {task_id} --> {bucket_node(inst.target)}")
-        return "\n".join(lines)
+            edges += len(inst.sources) + 1
+        text = "\n".join(lines)
+        if edges > MERMAID_MAX_EDGES or len(text) > MERMAID_MAX_TEXT_SIZE:
+            msg = (
+                f"The pipeline's Mermaid graph has {edges} edges and {len(text):,} characters; Mermaid draws at most "
+                f"{MERMAID_MAX_EDGES} edges and {MERMAID_MAX_TEXT_SIZE:,} characters by default and shows an error instead.\n\n"
+                "Hint: raise maxEdges and maxTextSize in mermaid.initialize() where the graph is rendered "
+                "(a %%{init}%% directive cannot change them), or draw a part of the pipeline"
+            )
+            warnings.warn(msg, UserWarning, stacklevel=2)
+        return text
 
     def __len__(self) -> int:
         return len(self.instances)
@@ -253,6 +271,11 @@ class DAG:
     def __repr__(self) -> str:
         return f"DAG(instances={len(self.instances)})"
 
+
+#: Mermaid's default ``maxEdges``: a larger flowchart is refused with "Too many edges".
+MERMAID_MAX_EDGES = 500
+#: Mermaid's default ``maxTextSize``: longer diagram text is refused.
+MERMAID_MAX_TEXT_SIZE = 50_000
 
 _UNSAFE = re.compile(r'["<>#]')
 
@@ -315,3 +338,36 @@ def _segment_pattern(segment: str) -> str:
         else:
             out.append(re.escape(c))
     return "".join(out)
+
+
+def _bucket_labels(buckets: list[Bucket]) -> dict[Bucket, str]:
+    """A label per bucket: its path, lengthened from the left until it is unique.
+
+    ``lake/in.parquet`` and ``archive/in.parquet`` (path ``in.parquet`` in buckets
+    ``lake`` and ``archive``) get those labels rather than ``in.parquet`` twice; a
+    bucket whose every suffix is shared (the same place on two schemes) gets its URI.
+    """
+    segments: dict[Bucket, list[str]] = {}
+    length: dict[Bucket, int | None] = {}
+    for bucket in buckets:
+        if bucket in segments:
+            continue
+        segments[bucket] = bucket.uri.split("://", 1)[-1].strip("/").split("/")
+        path = [part for part in bucket.path.split("/") if part]
+        length[bucket] = len(path) if path and len(path) <= len(segments[bucket]) else None
+
+    def label(bucket: Bucket) -> str:
+        n = length[bucket]
+        return bucket.uri if n is None else "/".join(segments[bucket][-n:])
+
+    while True:
+        groups: dict[str, list[Bucket]] = defaultdict(list)
+        for bucket in segments:
+            groups[label(bucket)].append(bucket)
+        longer = [b for group in groups.values() if len(group) > 1 for b in group if length[b] is not None]
+        if not longer:
+            return {bucket: label(bucket) for bucket in segments}
+        for bucket in longer:
+            n = length[bucket]
+            assert n is not None
+            length[bucket] = n + 1 if n < len(segments[bucket]) else None
