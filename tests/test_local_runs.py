@@ -270,3 +270,19 @@ def test_a_glob_source_runs_after_every_step_writing_a_match(provider: Provider)
     assert result.ok, result.summary()
     assert list(result.steps)[-1] == "total"
     assert read(out)["x"].to_list() == [9]
+
+
+def test_the_docs_example_of_several_sources_mid_chain_runs(tmp_path: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "concepts.md").read_text()
+    found = re.search(r"<!-- example: several-sources-mid-chain -->\n```python\n(.*?)```", page, flags=re.DOTALL)
+    assert found, "docs/concepts.md lost its several-sources-mid-chain example"
+    (tmp_path / "orders_report.py").write_text(found.group(1))
+    proc = subprocess.run([sys.executable, "orders_report.py"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    steps = [line.split()[0] for line in proc.stdout.splitlines() if line.split()[:1] in (["clean"], ["enrich"], ["summarize"])]
+    assert steps == ["clean", "enrich", "summarize"]
+    assert "[('ada', 10.0), ('bob', 20.0), ('cy', 5.0)]" in proc.stdout
