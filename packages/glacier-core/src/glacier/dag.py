@@ -134,11 +134,10 @@ class DAG:
                         pattern = _glob_pattern(uri)
                         matches[uri] = [dep for target, dep in producer.items() if pattern.fullmatch(target)]
                     deps = matches[uri]
-                    for dep in deps:
-                        self._glob_edges.setdefault((id(dep), id(inst)), uri)
+                    for writer in deps:
+                        self._glob_edges.setdefault((id(writer), id(inst)), uri)
                 else:
-                    dep = producer.get(uri)
-                    deps = [dep] if dep is not None else []
+                    deps = [producer[uri]] if uri in producer else []
                 for dep in deps:
                     if id(dep) not in seen:
                         seen.add(id(dep))
