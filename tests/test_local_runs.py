@@ -12,6 +12,7 @@ from polars.testing import assert_frame_equal
 
 from glacier import Pipeline, Provider, StepStatus
 from glacier.config import LocalConfig
+from glacier.errors import PipelineDefinitionError
 
 
 # Module level, so that a worker process can import them by name.
@@ -197,3 +198,91 @@ def test_a_task_defined_inside_a_function_cannot_go_to_a_worker_and_says_why(pro
     result = Pipeline("n").source(src).transform(nested).to(out).run()
     assert "defined inside a function" in str(result["nested"].error)
     assert "define the task's function at module level" in str(result["nested"].error)
+
+
+def test_a_reader_naming_its_source_another_way_waits_for_the_writer(provider: Provider) -> None:
+    # mid.parquet and x/../mid.parquet are one object, so one node: the reader runs after
+    # the writer. As two nodes, the reader ran first (and failed) or read last run's file.
+    local = provider.local()
+    raw = provider.bucket(bucket="d", path="raw.parquet")
+    out = provider.bucket(bucket="d", path="out.parquet")
+
+    @local.task
+    def produce(df: pl.LazyFrame) -> pl.LazyFrame:
+        return df.with_columns(pl.col("x") * 10)
+
+    @local.task
+    def consume(df: pl.LazyFrame) -> pl.LazyFrame:
+        return df.with_columns(pl.col("x") + 1)
+
+    writer = Pipeline("w").source(raw).transform(produce).to(provider.bucket(bucket="d", path="mid.parquet"))
+    reader = Pipeline("r").source(provider.bucket(bucket="d", path="x/../mid.parquet")).transform(consume).to(out)
+    both = Pipeline.compose(reader, writer, name="both")  # the reader is listed first
+    seen = []
+    for values in ([1, 2], [3, 4]):
+        write(raw, pl.DataFrame({"x": values}))
+        result = both.run(max_workers=1)
+        seen.append((list(result.steps), result.ok, read(out)["x"].to_list() if out.exists() else None))
+    # before the fix: consume ran first and failed, then read the first run's mid.parquet
+    assert seen == [(["produce", "consume"], True, [11, 21]), (["produce", "consume"], True, [31, 41])]
+
+
+def test_a_glob_source_matching_its_own_target_is_refused_instead_of_reading_it_back(provider: Provider) -> None:
+    write(provider.bucket(bucket="d", path="glob/part.parquet"), pl.DataFrame({"x": [1, 2, 3, 4, 5]}))
+
+    @provider.local().task
+    def combine(df: pl.LazyFrame) -> pl.LazyFrame:
+        return df
+
+    p = Pipeline("g").source(provider.bucket(bucket="d", path="glob/*.parquet")).transform(combine).to(provider.bucket(bucket="d", path="glob/combined.parquet"))
+
+    def attempt() -> object:
+        try:
+            return p.run()["combine"].rows
+        except PipelineDefinitionError as err:
+            return err
+
+    outcomes = [attempt() for _ in range(3)]  # before the fix: 5, 10, 15 rows, growing every run
+    assert all(isinstance(o, PipelineDefinitionError) for o in outcomes), outcomes
+    message = str(outcomes[0])
+    assert "Pipeline contains a cycle" in message and "combine" in message
+    assert "glob" in message and "glob/*.parquet" in message and "glob/combined.parquet" in message
+    assert not provider.bucket(bucket="d", path="glob/combined.parquet").exists()
+
+
+def test_a_glob_source_runs_after_every_step_writing_a_match(provider: Provider) -> None:
+    local = provider.local()
+    raw = provider.bucket(bucket="d", path="raw.parquet")
+    write(raw, pl.DataFrame({"x": [1, 2]}))
+
+    @local.task
+    def part(df: pl.LazyFrame) -> pl.LazyFrame:
+        return df
+
+    @local.task
+    def total(df: pl.LazyFrame) -> pl.LazyFrame:
+        return df.select(pl.col("x").sum())
+
+    out = provider.bucket(bucket="d", path="total.parquet")
+    summing = Pipeline("sum").source(provider.bucket(bucket="d", path="parts/*.parquet")).transform(total).to(out)
+    parts = [Pipeline(f"p{i}").source(raw).transform(part).to(provider.bucket(bucket="d", path=f"parts/p{i}.parquet")) for i in range(3)]
+    result = Pipeline.compose(summing, *parts, name="all").run(max_workers=1)
+    assert result.ok, result.summary()
+    assert list(result.steps)[-1] == "total"
+    assert read(out)["x"].to_list() == [9]
+
+
+def test_the_docs_example_of_several_sources_mid_chain_runs(tmp_path: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "concepts.md").read_text()
+    found = re.search(r"<!-- example: several-sources-mid-chain -->\n```python\n(.*?)```", page, flags=re.DOTALL)
+    assert found, "docs/concepts.md lost its several-sources-mid-chain example"
+    (tmp_path / "orders_report.py").write_text(found.group(1))
+    proc = subprocess.run([sys.executable, "orders_report.py"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    steps = [line.split()[0] for line in proc.stdout.splitlines() if line.split()[:1] in (["clean"], ["enrich"], ["summarize"])]
+    assert steps == ["clean", "enrich", "summarize"]
+    assert "[('ada', 10.0), ('bob', 20.0), ('cy', 5.0)]" in proc.stdout

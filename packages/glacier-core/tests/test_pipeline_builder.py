@@ -131,3 +131,19 @@ def test_unknown_mode_names_the_modes() -> None:
     p = Pipeline("p").source(b("a")).transform(identity).to(b("x"))
     with pytest.raises(ValueError, match="Unknown mode: fast"):
         p.run(mode="fast")
+
+
+def test_sources_after_to_names_the_current_bucket_and_shows_how_to_join_several() -> None:
+    p = Pipeline("p").source(b("a")).transform(identity).to(b("mid"))
+    with pytest.raises(PipelineDefinitionError) as info:
+        p.sources({"sales_df": b("mid"), "customers_df": b("c")})
+    message = str(info.value)
+    assert message.startswith("Pipeline already has a source for current step")
+    assert "memory://builder/mid.parquet" in message and "'identity'" in message
+    assert "\n\nHint: " in message and "Pipeline.compose" in message and ".sources({" in message
+
+
+def test_a_second_source_names_the_first() -> None:
+    with pytest.raises(PipelineDefinitionError) as info:
+        Pipeline("p").source(b("a")).source(b("b"))
+    assert "memory://builder/a.parquet" in str(info.value) and ".transform(" in str(info.value)

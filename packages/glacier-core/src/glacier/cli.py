@@ -167,7 +167,15 @@ def _cmd_generate(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
-    print(load_pipeline(args.pipeline).visualize())
+    import warnings
+
+    pipeline = load_pipeline(args.pipeline)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        text = pipeline.visualize()
+    print(text)
+    for warning in caught:  # on stderr, so that stdout stays a graph to pipe into a file
+        print(f"warning: {warning.message}", file=sys.stderr)
     return 0
 
 

@@ -85,9 +85,7 @@ class Pipeline:
         --------
         >>> Pipeline(name="etl").source(raw)  # doctest: +SKIP
         """
-        if self._current_source is not None:
-            msg = "Pipeline already has a source for current step"
-            raise PipelineDefinitionError(msg)
+        self._check_no_source(".source()")
         self._current_source = {"": bucket}
         self._multi = False
         return self
@@ -99,15 +97,36 @@ class Pipeline:
         --------
         >>> Pipeline(name="join").sources({"sales_df": sales, "customers_df": customers})  # doctest: +SKIP
         """
-        if self._current_source is not None:
-            msg = "Pipeline already has a source for current step"
-            raise PipelineDefinitionError(msg)
+        self._check_no_source(".sources()")
         if not buckets:
             msg = ".sources() needs at least one bucket"
             raise PipelineDefinitionError(msg)
         self._current_source = dict(buckets)
         self._multi = True
         return self
+
+    def _check_no_source(self, method: str) -> None:
+        current = self._current_source
+        if current is None:
+            return
+        what = "Pipeline already has a source for current step"
+        names = ", ".join(b.uri for b in current.values())
+        last = self._steps[-1] if self._steps else None
+        if last is not None and last.target is not None and current == {"": last.target}:
+            msg = (
+                f"{what}: .to() after step {last.task.name!r} made {names} the source of the next step, "
+                f"so {method} cannot start another one.\n\n"
+                "Hint: call .transform() next to read it. To read several sources in the middle of a chain, "
+                "start a second pipeline whose .sources({...}) names that bucket, and join the two "
+                "with Pipeline.compose(first, second, name=...)"
+            )
+        else:
+            msg = (
+                f"{what}: {names}, so {method} cannot add another.\n\n"
+                "Hint: call .transform() next; a step's sources are set once, by one .source(bucket) "
+                "or one .sources({...}) with all of them"
+            )
+        raise PipelineDefinitionError(msg)
 
     def transform(self, task: Task) -> Pipeline:
         """Apply a transformation; it reads from the current source (set by ``.source()`` or the previous ``.to()``).
@@ -146,6 +165,15 @@ class Pipeline:
         last_step = self._steps[-1]
         if last_step.target is not None:
             msg = "Transform already has a target"
+            raise PipelineDefinitionError(msg)
+        from glacier.storage import is_glob
+
+        if is_glob(bucket.uri):
+            msg = (
+                f"Step {last_step.task.name!r} writes to a glob, {bucket.uri}.\n\n"
+                "Hint: a target is one object; give .to() a path without * ? or [ "
+                "(a glob is for reading several objects as a source)"
+            )
             raise PipelineDefinitionError(msg)
         last_step.target = bucket
         self._current_source = {"": bucket}

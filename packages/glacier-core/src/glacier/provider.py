@@ -39,7 +39,12 @@ class ProviderBackend:
         self.config = config
 
     def bucket_uri(self, bucket: str, path: str) -> str:
-        """The URI of ``path`` in ``bucket`` (``s3://bucket/path`` by default)."""
+        """The URI of ``path`` in ``bucket`` (``s3://bucket/path`` by default).
+
+        Core calls this with ``bucket`` checked to be one segment and ``path``
+        normalized and inside the bucket (see :class:`~glacier.bucket.Bucket`), and
+        normalizes the URI it returns.
+        """
         return f"{self.scheme}://{bucket}/{path.lstrip('/')}"
 
     def default_serverless_config(self) -> Any:
@@ -121,9 +126,23 @@ class Provider:
         bucket
             The bucket (container, top directory) name.
         path
-            The object's path inside it.
+            The object's path inside it (or a glob, for a source). It is normalized:
+            ``//``, ``.`` and ``x/..`` collapse.
         **config
             Extra settings kept for code generation.
+
+        Raises
+        ------
+        PipelineDefinitionError
+            (a ``ValueError``) when ``bucket`` is not one segment (empty, ``.``, ``..``
+            or with a ``/``) or ``path`` climbs above the bucket (``../x.parquet``).
+
+        Examples
+        --------
+        >>> from glacier import Provider
+        >>> from glacier.config import LocalConfig
+        >>> Provider(config=LocalConfig(root="/data")).bucket(bucket="lake", path="raw/./a.parquet").uri
+        'file:///data/lake/raw/a.parquet'
         """
         from glacier.bucket import Bucket
 
