@@ -29,13 +29,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from glacier.errors import GlacierError
+from glacier.protocol import STEP_PROCESS_ENV
 from glacier.result import RunResult, StepResult, StepStatus
 
 if TYPE_CHECKING:
     from glacier.pipeline import Pipeline
-
-#: Set to ``"1"`` in the environment of every process that executes steps.
-STEP_PROCESS_ENV = "GLACIER_STEP_PROCESS"
 
 # A context variable, not a process global: only code running inside the import (the
 # module's own top level, in the importing thread) is affected, never a run that another

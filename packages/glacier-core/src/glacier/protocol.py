@@ -62,13 +62,26 @@ if TYPE_CHECKING:
     from glacier.step import StepOutcome
     from glacier.task import TaskRef
 
-__all__ = ["PROTOCOL_VERSION", "TASK_ENV", "build_payload", "handle", "handle_deployed", "outcome_from_result", "load_task"]
+__all__ = [
+    "PROTOCOL_VERSION",
+    "TASK_ENV",
+    "STEP_PROCESS_ENV",
+    "build_payload",
+    "handle",
+    "handle_deployed",
+    "mark_step_process",
+    "outcome_from_result",
+    "load_task",
+]
 
 #: Bumped when the payload or result changes shape.
 PROTOCOL_VERSION = 1
 
 #: The environment variable of a deployed function that names its one task, ``"module:qualname"``.
 TASK_ENV = "GLACIER_TASK"
+
+#: Set to ``"1"`` in a process that executes steps: such a process starts no pipeline run.
+STEP_PROCESS_ENV = "GLACIER_STEP_PROCESS"
 
 
 def build_payload(instance: TaskInstance, run_id: str, attempt: int = 1) -> dict[str, Any]:
@@ -155,6 +168,19 @@ def handle_deployed(payload: dict[str, Any]) -> dict[str, Any]:
         hint = f"deploy it from the Terraform that `generate` wrote, which sets {TASK_ENV}=module:qualname on each function"
         return {"ok": False, "error": {**StepError(step, msg, hint=hint).to_dict(), "traceback": None}}
     return handle(payload, task=pinned)
+
+
+def mark_step_process() -> None:
+    """Declare that this process, and every process it starts, executes steps.
+
+    Sets ``GLACIER_STEP_PROCESS=1``: from then on ``Pipeline.run()`` raises here, except
+    while a task's module is being imported, where a run is skipped with a notice. A
+    worker process and every deployed function's handler call it; a provider's handler
+    should call it when it knows it runs inside its platform (not in a test process).
+    """
+    from glacier._guard import mark_step_process as mark
+
+    mark()
 
 
 def _task_ref(step: str, data: Any, pinned: str | None) -> TaskRef:
