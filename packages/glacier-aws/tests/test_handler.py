@@ -90,3 +90,25 @@ def test_a_function_without_glacier_task_runs_nothing(tmp_path: Path, monkeypatc
     assert result["ok"] is False
     assert "this function has no GLACIER_TASK environment variable" in result["error"]["message"]
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_inside_the_lambda_runtime_the_handler_marks_its_process_as_one_that_runs_steps(tmp_path: Path) -> None:
+    # Importing the handler in a test process marks nothing; inside the runtime it does, so
+    # a task of the function that starts a pipeline run is refused there.
+    import json
+    import os
+
+    import boto3
+
+    from glacier_aws.testing.lambda_service import LambdaService
+
+    assert "GLACIER_STEP_PROCESS" not in os.environ
+    (tmp_path / "probe.py").write_text(
+        "import os\nimport glacier_aws.handler  # noqa: F401\n\n"
+        "def probe(event, context):\n    return os.environ.get('GLACIER_STEP_PROCESS')\n"
+    )
+    with LambdaService() as service:
+        service.deploy("probe", tmp_path, "probe.probe")
+        client = boto3.client("lambda", endpoint_url=service.endpoint_url, region_name="us-east-1",
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        assert json.loads(client.invoke(FunctionName="probe", Payload=b"{}")["Payload"].read()) == "1"

@@ -17,9 +17,7 @@ Functions, Azure Functions) sends the same payload and gets the same result back
 
 Configs carry names and endpoints, never secrets: each side uses its own credentials.
 
-What a payload may ask for
---------------------------
-Whoever may invoke a function (or write to its queue) writes its payload, so a payload
+**What a payload may ask for.** Whoever may invoke a function (or write to its queue) writes its payload, so a payload
 never chooses code:
 
 - **Config types**: a bucket's ``config.type`` must be ``"module:Class"`` of a config class
