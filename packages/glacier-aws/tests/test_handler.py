@@ -112,3 +112,9 @@ def test_inside_the_lambda_runtime_the_handler_marks_its_process_as_one_that_run
         client = boto3.client("lambda", endpoint_url=service.endpoint_url, region_name="us-east-1",
                               aws_access_key_id="testing", aws_secret_access_key="testing")
         assert json.loads(client.invoke(FunctionName="probe", Payload=b"{}")["Payload"].read()) == "1"
+
+
+@pytest.mark.parametrize("event", [[1, 2], "run", None, {"protocol": 1, "step": "s", "task": "os:system", "sources": {}, "target": {}}])
+def test_the_handler_answers_a_malformed_event_with_an_error_and_never_raises(deployed: None, event: Any) -> None:
+    result = handler(event, None)
+    assert result["ok"] is False and result["error"]["message"]

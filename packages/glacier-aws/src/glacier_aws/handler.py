@@ -34,8 +34,9 @@ if os.environ.get("AWS_LAMBDA_RUNTIME_API"):  # inside a Lambda sandbox, which o
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Run the step that ``event`` describes, if it is this function's task, and return the protocol's result."""
-    log.info("glacier step %s (run %s, attempt %s)", event.get("step"), event.get("run_id"), event.get("attempt"))
+    about = event if isinstance(event, dict) else {}
+    log.info("glacier step %s (run %s, attempt %s)", about.get("step"), about.get("run_id"), about.get("attempt"))
     result = handle_deployed(event)
     if not result.get("ok"):
-        log.error("glacier step %s failed: %s", event.get("step"), (result.get("error") or {}).get("message"))
+        log.error("glacier step %s failed: %s", about.get("step"), (result.get("error") or {}).get("message"))
     return result

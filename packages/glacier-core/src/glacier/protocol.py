@@ -17,8 +17,8 @@ Functions, Azure Functions) sends the same payload and gets the same result back
 
 Configs carry names and endpoints, never secrets: each side uses its own credentials.
 
-**What a payload may ask for.** Whoever may invoke a function (or write to its queue) writes its payload, so a payload
-never chooses code:
+**What a payload may ask for.** Whoever may invoke a function (or write to its queue)
+writes its payload, so a payload never chooses code:
 
 - **Config types**: a bucket's ``config.type`` must be ``"module:Class"`` of a config class
   that an installed plugin returns from the ``glacier_configs`` hook (``LocalConfig``,
@@ -123,8 +123,10 @@ def handle(payload: dict[str, Any], *, task: str | None = None) -> dict[str, Any
     """
     from glacier.step import execute_step
 
-    step = str(payload.get("step", "?"))
+    step = _step_name(payload)
     try:
+        if not isinstance(payload, dict):
+            raise StepError(step, f"the payload must be a JSON object, got {type(payload).__name__}")
         if payload.get("protocol") != PROTOCOL_VERSION:
             msg = f"payload protocol {payload.get('protocol')!r} is not {PROTOCOL_VERSION}: deploy the same Glacier version that runs the pipeline"
             raise StepError(step, msg)
@@ -161,7 +163,7 @@ def handle_deployed(payload: dict[str, Any]) -> dict[str, Any]:
     """
     pinned = os.environ.get(TASK_ENV, "").strip()
     if not pinned:
-        step = str(payload.get("step", "?"))
+        step = _step_name(payload)
         msg = f"this function has no {TASK_ENV} environment variable, so it does not know which task it may run; it runs none"
         hint = f"deploy it from the Terraform that `generate` wrote, which sets {TASK_ENV}=module:qualname on each function"
         return {"ok": False, "error": {**StepError(step, msg, hint=hint).to_dict(), "traceback": None}}
@@ -179,6 +181,10 @@ def mark_step_process() -> None:
     from glacier._guard import mark_step_process as mark
 
     mark()
+
+
+def _step_name(payload: Any) -> str:
+    return str(payload.get("step", "?")) if isinstance(payload, dict) else "?"
 
 
 def _task_ref(step: str, data: Any, pinned: str | None) -> TaskRef:
