@@ -102,17 +102,15 @@ def project(tmp_path: Path, moto_endpoint: str, lambda_service: LambdaService, s
     return file, raw
 
 
+#: What the functions' role would give them; moto accepts any key.
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
+
+
 def deploy(result: Any, service: LambdaService, moto_endpoint: str) -> None:
-    """What `terraform apply` does for the functions: unpack the artifact and create each function."""
-    for task, entry in result.manifest["functions"].items():
-        zip_path = next(p for p in result.files if p.suffix == ".zip" and entry["runtime"] in p.name and entry["architecture"] in p.name)
-        code = zip_path.parent / f"unpacked-{zip_path.stem}"
-        if not code.exists():
-            with zipfile.ZipFile(zip_path) as archive:
-                archive.extractall(code)
-        env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
-        timeout = 3 if task == "slow" else 60
-        service.deploy(entry["function_name"], code, "glacier_aws.handler.handler", environment=env, timeout=timeout)
+    """What `terraform apply` does for the functions: each function of the generated main.tf,
+    with its artifact, handler, timeout, memory and environment (GLACIER_TASK among them)."""
+    deployed = service.deploy_terraform(result.out, environment=CREDENTIALS)
+    assert sorted(deployed) == sorted(entry["function_name"] for entry in result.manifest["functions"].values())
 
 
 def test_generate_deploy_and_run_the_seed_pipeline_in_cloud_mode(project: Any, tmp_path: Path, lambda_service: LambdaService, moto_endpoint: str, s3_bucket: str) -> None:
@@ -187,10 +185,147 @@ class TestLambdaExecutor(ExecutorContract):
         code = out / "code"
         with zipfile.ZipFile(artifact.path) as archive:
             archive.extractall(code)
-        env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
         functions = {}
         for name in tasks.__all__:
             function = f"contract-{name.replace('_', '-')}"
+            env = {**CREDENTIALS, "GLACIER_TASK": f"glacier.testing.tasks:{name}"}  # as the generated Terraform sets it
             lambda_service.deploy(function, code, "glacier_aws.handler.handler", environment=env, timeout=60)
             functions[name] = {"function_name": function, "module": "glacier.testing.tasks", "qualname": name}
         return {"functions": functions}
+
+
+# -- a step never starts a run, and a payload never chooses code --------------------------
+
+SEED_STYLE_SCRIPT = '''
+import os
+import polars as pl
+from glacier import Pipeline, Provider
+from glacier.config import AwsConfig, LambdaConfig
+
+config = AwsConfig(region="us-east-1", endpoint_url=os.environ["MOTO"], service_endpoints={{"lambda": os.environ["LAMBDA"]}})
+provider = Provider(config=config)
+local_exec = provider.local()
+lambda_exec = provider.serverless(config=LambdaConfig(memory=512, timeout=20, runtime="{runtime}", architecture="{arch}"))
+bucket = os.environ["DATA_BUCKET"]
+raw = provider.bucket(bucket=bucket, path="raw/data.parquet")
+step1 = provider.bucket(bucket=bucket, path="intermediate/step1.parquet")
+step2 = provider.bucket(bucket=bucket, path="intermediate/step2.parquet")
+output = provider.bucket(bucket=bucket, path="output/result.parquet")
+
+
+@local_exec.task()
+def extract(df):
+    return df.filter(pl.col("value").is_not_null())
+
+
+@lambda_exec.task()
+def transform(df):
+    return df.with_columns((pl.col("value") * 2).alias("doubled"))
+
+
+@lambda_exec.task()
+def aggregate(df):
+    return df.group_by("category").agg(pl.col("value").sum()).sort("category")
+
+
+pipeline = Pipeline(name="seed-etl").source(raw).transform(extract).to(step1).transform(transform).to(step2).transform(aggregate).to(output)
+
+# Execute, at module level, as the seed does (the first time with GENERATE_TO: generate, to deploy).
+if os.environ.get("GENERATE_TO"):
+    result = pipeline.run(mode="generate", out=os.environ["GENERATE_TO"])
+else:
+    result = pipeline.run(mode="cloud")
+print(result.summary() if hasattr(result, "summary") else result)
+'''
+
+
+def test_a_seed_style_script_invokes_each_function_once_per_step(tmp_path: Path, moto_endpoint: str, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each function's handler imports the script's module; without the guard, that import
+    # would run the pipeline in cloud mode again and invoke functions from functions.
+    # A service of its own, so that whatever a runaway started ends with this test; the
+    # script runs under a process tree that is killed past a few processes.
+    from process_tree import run_capped
+
+    with LambdaService() as service:
+        monkeypatch.setenv("MOTO", moto_endpoint)
+        monkeypatch.setenv("LAMBDA", service.endpoint_url)
+        monkeypatch.setenv("DATA_BUCKET", s3_bucket)
+        monkeypatch.setenv("GLACIER_STATE_DIR", str(tmp_path / "state"))  # the functions see the manifest too
+        sample_frame(2_000).write_parquet(f"s3://{s3_bucket}/raw/data.parquet", storage_options=polars_storage_options(AwsConfig(endpoint_url=moto_endpoint)))
+        script = tmp_path / "seed_cloud.py"
+        script.write_text(textwrap.dedent(SEED_STYLE_SCRIPT.format(runtime=RUNTIME, arch=ARCH)))
+
+        generated = run_capped([sys.executable, str(script)], tmp_path, env=dict(os.environ, GENERATE_TO=str(tmp_path / "infra")), deadline=600)
+        assert generated.returncode == 0 and generated.killed is None, generated.stderr
+        functions = service.deploy_terraform(tmp_path / "infra", environment=CREDENTIALS)
+        assert sorted(functions) == ["seed-etl-aggregate", "seed-etl-transform"]
+
+        run = run_capped([sys.executable, str(script)], tmp_path, deadline=240)
+        logs = "\n".join(path.read_text() for path in map(service.log_path, functions) if path.exists())
+        assert run.killed is None, f"the process tree was killed ({run.killed})"
+        assert {f: service.invocations(f) for f in functions} == {f: 1 for f in functions}, logs[-3000:]
+        assert run.returncode == 0 and "succeeded" in run.stdout, run.stdout + run.stderr + logs[-3000:]
+        assert run.workers == 0
+        for function in functions:
+            notices = [line for line in service.log_path(function).read_text().splitlines() if line.startswith("glacier: not running")]
+            assert notices == ["glacier: not running pipeline 'seed-etl' while module 'seed_cloud' is imported to run a step"]
+
+
+def test_each_generated_function_is_pinned_to_its_task(project: Any, tmp_path: Path) -> None:
+    import hcl2
+    from hcl2.utils import SerializationOptions
+
+    file, _ = project
+    load_pipeline(f"{file}:etl").run(mode="generate", out=tmp_path / "infra")
+    with open(tmp_path / "infra" / "main.tf") as f:
+        doc = hcl2.load(f, serialization_options=SerializationOptions(strip_string_quotes=True, with_comments=False))
+    pinned = {
+        body["function_name"]: body["environment"][0]["variables"]["GLACIER_TASK"]
+        for block in doc["resource"]
+        for body in block.get("aws_lambda_function", {}).values()
+    }
+    assert pinned == {"etl-transform": "cloud_etl:transform", "etl-aggregate": "cloud_etl:aggregate"}
+
+
+def test_a_deployed_function_refuses_payloads_that_name_code(project: Any, tmp_path: Path, lambda_service: LambdaService, moto_endpoint: str, s3_bucket: str) -> None:
+    import json
+
+    import boto3
+
+    from glacier.serialization import config_to_dict
+
+    file, _ = project
+    generated = load_pipeline(f"{file}:etl").run(mode="generate", out=tmp_path / "infra")
+    deploy(generated, lambda_service, moto_endpoint)
+    entry = generated.manifest["functions"]["transform"]
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.py"
+    evil.write_text(f"open({str(marker)!r}, 'w').close()\ndef transform(df):\n    return df\n")
+    config = config_to_dict(AwsConfig(region="us-east-1", endpoint_url=moto_endpoint))
+
+    def payload(task: dict[str, Any] | None = None, source_config: dict[str, Any] | None = config) -> dict[str, Any]:
+        return {
+            "protocol": 1, "run_id": "hostile", "step": "transform", "attempt": 1,
+            "task": task or {"module": entry["module"], "qualname": entry["qualname"], "file": None},
+            "sources": {"df": {"uri": f"s3://{s3_bucket}/raw/data.parquet", "config": source_config}},
+            "target": {"uri": f"s3://{s3_bucket}/hostile/out.parquet", "config": config},
+        }
+
+    hostile = {
+        "config subprocess:run": (payload(source_config={"type": "subprocess:run", "fields": {"args": ["touch", str(marker)]}}), "config type 'subprocess:run' is not a config class"),
+        "config os:system": (payload(source_config={"type": "os:system", "fields": {"command": f"touch {marker}"}}), "config type 'os:system' is not a config class"),
+        "config builtins:eval": (payload(source_config={"type": "builtins:eval", "fields": {"source": "1"}}), "config type 'builtins:eval' is not a config class"),
+        "another module": (payload({"module": "os", "qualname": "system", "file": None}), "but the payload asks for 'os:system'"),
+        "another task": (payload({"module": entry["module"], "qualname": "aggregate", "file": None}), f"but the payload asks for '{entry['module']}:aggregate'"),
+        "a file": (payload({"module": entry["module"], "qualname": "transform", "file": str(evil)}), "never loads a file"),
+    }
+    client = boto3.client("lambda", endpoint_url=lambda_service.endpoint_url, region_name="us-east-1")
+    for label, (event, expected) in hostile.items():
+        response = client.invoke(FunctionName=entry["function_name"], Payload=json.dumps(event).encode())
+        result = json.loads(response["Payload"].read())
+        assert "FunctionError" not in response, (label, result)
+        assert result["ok"] is False, (label, result)
+        assert expected in result["error"]["message"], (label, result["error"]["message"])
+    assert not marker.exists(), "a payload ran code in the function"
+    response = client.invoke(FunctionName=entry["function_name"], Payload=json.dumps(payload()).encode())
+    assert json.loads(response["Payload"].read())["ok"], "the function no longer runs its own task"

@@ -195,3 +195,54 @@ def test_stop_kills_runtime_processes(code_dir: Path) -> None:
         svc.stop()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+TERRAFORM = '''
+resource "aws_s3_object" "code" {
+  bucket = "artifacts"
+  key    = "lambda/code.zip"
+  source = "${path.module}/artifacts/code.zip"
+}
+
+resource "aws_lambda_function" "env" {
+  function_name = "tf-env"
+  handler       = "handlers.env"
+  runtime       = "python3.11"
+  s3_bucket     = aws_s3_object.code.bucket
+  s3_key        = aws_s3_object.code.key
+
+  environment {
+    variables = {
+      GLACIER_TASK = "pipelines.etl:double"
+      STAGE        = "from-terraform"
+    }
+  }
+}
+
+resource "aws_lambda_function" "echo" {
+  function_name = "tf-echo"
+  handler       = "handlers.echo"
+  runtime       = "python3.11"
+  s3_bucket     = aws_s3_object.code.bucket
+  s3_key        = aws_s3_object.code.key
+  memory_size   = 320
+  timeout       = 7
+}
+'''
+
+
+def test_deploy_terraform_creates_each_function_as_the_module_declares_it(code_dir: Path, tmp_path: Path) -> None:
+    import zipfile
+
+    (tmp_path / "artifacts").mkdir()
+    with zipfile.ZipFile(tmp_path / "artifacts" / "code.zip", "w") as archive:
+        archive.write(code_dir / "handlers.py", "handlers.py")
+    (tmp_path / "main.tf").write_text(TERRAFORM)
+    with LambdaService() as svc:
+        assert svc.deploy_terraform(tmp_path, environment={"STAGE": "overridden", "EXTRA": "1"}) == ["tf-echo", "tf-env"]
+        lam = boto3.client("lambda", endpoint_url=svc.endpoint_url, region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        _, body = invoke(lam, "tf-env", {"names": ["GLACIER_TASK", "STAGE", "EXTRA"]})
+        assert body == {"GLACIER_TASK": "pipelines.etl:double", "STAGE": "overridden", "EXTRA": "1"}
+        _, body = invoke(lam, "tf-echo", {})
+        assert body["memory"] == "320" and 0 < body["remaining_ms"] <= 7000

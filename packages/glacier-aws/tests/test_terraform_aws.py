@@ -310,6 +310,7 @@ def test_concurrency_and_retention_skips_follow_each_functions_lambda_config(
     # A "${" in a value stays literal text, not a Terraform interpolation.
     assert variables == {
         "GLACIER_FUNCTION": "big-heavy",
+        "GLACIER_TASK": f"{heavy.reference().module}:heavy",
         "GREETING": "costs $${5}",
         "POLARS_MAX_THREADS": "2",
     }
@@ -500,7 +501,9 @@ def test_each_function_is_built_as_its_lambda_config_says(
         assert text(function["source_code_hash"]) == expected_hash
         assert text(function["role"]) == f"aws_iam_role.{ident}.arn"
         assert text(function["tracing_config"][0]["mode"]) == "Active"
-        assert text(function["environment"][0]["variables"]) == {"GLACIER_FUNCTION": name}
+        task = {"etl-clean": clean, "etl-summarize": summarize}[name]
+        pinned = f"{task.reference().module}:{task.name}"  # the one task the handler runs
+        assert text(function["environment"][0]["variables"]) == {"GLACIER_FUNCTION": name, "GLACIER_TASK": pinned}
         assert "reserved_concurrent_executions" not in function
         assert set(text(function["depends_on"])) == {
             f"aws_cloudwatch_log_group.{ident}",

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from glacier.protocol import TASK_ENV
 from glacier.terraform import Block, Ref, TerraformModule, terraform_identifier
 
 from glacier_aws.config import AwsConfig, LambdaConfig
@@ -111,7 +112,7 @@ _FUNCTION_SKIPS: Final = {
         " aws_lambda_code_signing_config"
     ),
     "CKV_AWS_173": (
-        "the environment holds GLACIER_FUNCTION and LambdaConfig.environment, no"
+        "the environment holds GLACIER_FUNCTION, GLACIER_TASK and LambdaConfig.environment, no"
         " secrets (keep secrets out of LambdaConfig.environment); Lambda encrypts it"
         " at rest with its AWS-managed key"
     ),
@@ -501,7 +502,9 @@ def _function(
         "environment": Block(
             variables={
                 k: literal(v)
-                for k, v in sorted({**config.environment, "GLACIER_FUNCTION": spec.name}.items())
+                # GLACIER_TASK pins the function to its one task: the handler refuses
+                # any payload that names another (glacier.protocol.handle_deployed).
+                for k, v in sorted({**config.environment, "GLACIER_FUNCTION": spec.name, TASK_ENV: f"{spec.module}:{spec.qualname}"}.items())
             }
         ),
         "tracing_config": Block(mode="Active"),

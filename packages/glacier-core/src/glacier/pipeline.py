@@ -285,7 +285,23 @@ class Pipeline:
         Returns
         -------
         RunResult for ``local`` and ``cloud``; the analysis or the generated files otherwise.
+        While a task's module is being imported to run a step (a worker process, a
+        deployed function), a script's module-level ``run()`` does not run: it prints one
+        line to standard error naming the module and returns a result whose steps are all
+        ``skipped`` (``ok`` is true: nothing failed), or ``None`` for ``analyze`` and
+        ``generate``.
+
+        Raises
+        ------
+        GlacierError
+            In a process that executes a step (``GLACIER_STEP_PROCESS`` is set), for
+            instance from inside a task: a step never starts a run.
         """
+        from glacier._guard import check_run, skipped_run
+
+        importing = check_run(self.name)
+        if importing is not None:
+            return skipped_run(self, mode, importing) if mode in ("local", "cloud") else None
         dag = self.build()
         if mode in ("local", "cloud"):
             from glacier.runner import Runner

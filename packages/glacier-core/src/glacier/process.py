@@ -40,6 +40,7 @@ def run_payload(payload: dict[str, Any], *, timeout: float | None, step: str) ->
             msg = "memory:// buckets live inside one process, so a worker process cannot reach them"
             raise StepError(step, msg, uri=uri, hint="use file:// buckets (LocalConfig(root=DIR)), or drop timeout= so the step runs in this process")
     env = dict(os.environ)
+    env["GLACIER_STEP_PROCESS"] = "1"  # the worker executes a step, so it starts no run (glacier._guard)
     # The parent's import path, so the worker imports the same task modules.
     env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *[p for p in sys.path if p]])
     proc = subprocess.Popen(

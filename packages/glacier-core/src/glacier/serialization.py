@@ -2,6 +2,10 @@
 
 Secrets never travel this way: configs hold region, endpoint and names, and each side
 gets credentials from its own environment (the standard chains).
+
+The receiving side rebuilds only config classes that installed plugins contribute
+(hook ``glacier_configs``): a payload comes from whoever may invoke a function, and a
+``"type"`` such as ``"subprocess:run"`` must never be imported and called.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-__all__ = ["config_to_dict", "config_from_dict"]
+__all__ = ["config_to_dict", "config_from_dict", "config_class"]
 
 
 def config_to_dict(config: Any | None) -> dict[str, Any] | None:
@@ -25,12 +29,53 @@ def config_to_dict(config: Any | None) -> dict[str, Any] | None:
 
 
 def config_from_dict(data: dict[str, Any] | None) -> Any | None:
-    """Rebuild a config from :func:`config_to_dict`."""
+    """Rebuild a config from :func:`config_to_dict`.
+
+    Raises
+    ------
+    PluginNotInstalledError
+        When ``data["type"]`` is not a config class of an installed plugin (nothing is
+        imported for it).
+    TypeError
+        When ``data["fields"]`` is not an object of that class's fields.
+    """
     if not data:
         return None
-    from glacier.registry import import_object
+    name = str(data.get("type"))
+    cls = config_class(name)
+    fields = data.get("fields", {})
+    if not isinstance(fields, dict):
+        msg = f"the fields of config type {name!r} must be an object of field names and values, got {type(fields).__name__}"
+        raise TypeError(msg)
+    return cls(**fields)
 
-    return import_object(str(data["type"]))(**data.get("fields", {}))
+
+def config_class(name: str) -> type:
+    """The config class that ``name`` (``"package.module:Class"``) denotes, if an installed plugin contributes it.
+
+    Raises
+    ------
+    PluginNotInstalledError
+        For any other name, naming the package to install when it is one of Glacier's.
+
+    Examples
+    --------
+    >>> config_class("glacier_local.config:LocalConfig").__name__
+    'LocalConfig'
+    """
+    from glacier.errors import PluginNotInstalledError
+    from glacier.registry import KNOWN_PACKAGES, config_classes
+
+    known = {f"{cls.__module__}:{cls.__qualname__}": cls for cls in config_classes().values()}
+    found = known.get(name)
+    if found is None:
+        short = name.replace(":", ".").rpartition(".")[2]
+        msg = (
+            f"config type {name!r} is not a config class of an installed Glacier plugin, so it was not rebuilt "
+            f"(nothing was imported for it); config types here: {', '.join(sorted(known)) or 'none'}."
+        )
+        raise PluginNotInstalledError(msg, KNOWN_PACKAGES.get(short))
+    return found
 
 
 def _plain(value: Any) -> Any:

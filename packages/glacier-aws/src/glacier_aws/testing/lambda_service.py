@@ -1,5 +1,8 @@
 """A local AWS Lambda service for tests: the Invoke API that boto3 calls, plus one Lambda
-Runtime API per function that the real ``awslambdaric`` client polls, all on 127.0.0.1."""
+Runtime API per function that the real ``awslambdaric`` client polls, all on 127.0.0.1.
+
+Functions are created one by one (:meth:`LambdaService.deploy`) or, as ``terraform apply``
+would, from a generated root module (:meth:`LambdaService.deploy_terraform`)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +30,7 @@ _ACCOUNT = "123456789012"
 _INIT_TIMEOUT = 10.0  # Lambda's init phase limit, granted on top of the function timeout
 _MAX_REQUEST = 6 * 1024 * 1024  # the synchronous payload limits real Lambda enforces
 _MAX_RESPONSE = 6291556
+_REFERENCE = re.compile(r"^\$\{([A-Za-z0-9_]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_]+)\}$")
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 _RUNTIME_PATH = re.compile(r"^/2018-06-01/runtime/invocation/([^/]+)/(response|error)$")
 # Inherited variables that change how awslambdaric behaves (multi-concurrency mode, telemetry
@@ -363,6 +368,77 @@ class LambdaService:
             old, self._functions[name] = self._functions.get(name), fn
         if old is not None:
             old.close()
+
+    def deploy_terraform(self, directory: str | Path, *, environment: dict[str, str] | None = None,
+                         python: str = sys.executable) -> list[str]:
+        """Create every ``aws_lambda_function`` of the root module in ``directory``, as ``terraform apply`` would.
+
+        Each function gets its name, handler, timeout, memory and environment variables
+        from ``main.tf``, and runs the zip its ``s3_key`` points at (the ``source`` of that
+        ``aws_s3_object``), unpacked once.
+
+        Parameters
+        ----------
+        directory : str or Path
+            Where ``generate`` wrote ``main.tf`` and ``artifacts/``.
+        environment : dict, optional
+            Extra environment variables for every function (credentials), applied last.
+        python : str
+            Interpreter that runs ``-m awslambdaric``.
+
+        Returns
+        -------
+        list of str
+            The names of the functions created, sorted.
+        """
+        import hcl2
+        from hcl2.utils import SerializationOptions
+
+        if self._log_dir is None:
+            raise RuntimeError("LambdaService is not started")
+        directory = Path(directory).resolve()
+        with open(directory / "main.tf", encoding="utf-8") as f:
+            doc = hcl2.load(f, serialization_options=SerializationOptions(strip_string_quotes=True, with_comments=False))
+        resources: dict[str, dict[str, Any]] = {}
+        for block in doc.get("resource", []):
+            for kind, named in block.items():
+                resources.setdefault(kind, {}).update(named)
+        created = []
+        for ident, body in sorted(resources.get("aws_lambda_function", {}).items()):
+            code = self._unpack(self._artifact(directory, ident, body, resources))
+            variables: dict[str, Any] = {}
+            for env_block in body.get("environment", []):
+                variables.update(env_block.get("variables", {}))
+            if any(str(v).startswith("${") for v in variables.values()):
+                raise ValueError(f"aws_lambda_function.{ident}: environment values must be literals, got {variables}")
+            self.deploy(str(body["function_name"]), code, str(body["handler"]),
+                        environment={**{k: str(v) for k, v in variables.items()}, **(environment or {})},
+                        timeout=float(body.get("timeout", 3)), memory=int(body.get("memory_size", 128)),
+                        python=python)
+            created.append(str(body["function_name"]))
+        return sorted(created)
+
+    @staticmethod
+    def _artifact(directory: Path, ident: str, body: dict[str, Any], resources: dict[str, dict[str, Any]]) -> Path:
+        """The local zip behind a function's ``s3_key`` (or ``filename``)."""
+        if "filename" in body:
+            return directory / str(body["filename"]).replace("${path.module}", str(directory))
+        match = _REFERENCE.match(str(body.get("s3_key", "")))
+        if match is None or match.group(1) != "aws_s3_object":
+            raise ValueError(f"aws_lambda_function.{ident}: s3_key must reference an aws_s3_object, got {body.get('s3_key')!r}")
+        obj = resources.get("aws_s3_object", {}).get(match.group(2))
+        if obj is None or "source" not in obj:
+            raise ValueError(f"aws_lambda_function.{ident}: no aws_s3_object.{match.group(2)} with a source")
+        return Path(str(obj["source"]).replace("${path.module}", str(directory)))
+
+    def _unpack(self, artifact: Path) -> Path:
+        assert self._log_dir is not None
+        with self._lock:
+            code = self._log_dir / "code" / f"{abs(hash(str(artifact)))}-{artifact.stem}"
+            if not code.exists():
+                with zipfile.ZipFile(artifact) as archive:
+                    archive.extractall(code)
+        return code
 
     def invocations(self, name: str) -> int:
         """Return how many events the function's runtime has taken so far."""
