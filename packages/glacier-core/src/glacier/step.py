@@ -203,14 +203,14 @@ def _glob_schema_differences(bucket: Bucket) -> list[str]:
     folder = pattern[: min(pattern.find(c) for c in "*?[" if c in pattern)].rpartition("/")[0] + "/"
     schemas: dict[str, dict[str, str]] = {}
     for path in sorted(storage.fs.glob(pattern)):
-        schema = storage.scan(storage.fs.unstrip_protocol(path)).collect_schema()
-        schemas[path.removeprefix(folder)] = {name: str(dtype) for name, dtype in schema.items()}
-    columns = list(dict.fromkeys(name for schema in schemas.values() for name in schema))
+        found = storage.scan(storage.fs.unstrip_protocol(path)).collect_schema()
+        schemas[path.removeprefix(folder)] = {name: str(dtype) for name, dtype in found.items()}
+    columns = list(dict.fromkeys(name for types in schemas.values() for name in types))
     differences = []
     for column in columns:
         variants: dict[str, list[str]] = {}
-        for name, schema in schemas.items():
-            variants.setdefault(schema.get(column, ""), []).append(name)
+        for file, types in schemas.items():
+            variants.setdefault(types.get(column, ""), []).append(file)
         if len(variants) > 1:
             described = [
                 f"{dtype + ' in' if dtype else 'missing from'} {names[0]}" + (f" (and {len(names) - 1} more)" if len(names) > 1 else "")
