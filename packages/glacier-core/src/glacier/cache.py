@@ -17,11 +17,12 @@ What "the task's code" covers (:func:`function_fingerprint`):
 - the module-level names it refers to (builtins excluded): plain data by value
   (``None``, numbers, strings, bytes, tuples, lists, dicts and sets of these,
   dataclass instances, enum members, paths, dates, compiled regexes, polars data
-  types, expressions and frames); functions and classes of the user's own code by
-  their source, followed through the names they refer to in turn; functions,
-  classes and modules of the standard library or an installed package by name only
-  (``pl``, ``json.dumps``); ``settings.LIMIT`` on a module of the user's own code by
-  the attribute's value.
+  types, expressions and frames); functions of the user's own code by their source,
+  closure and defaults, followed through the names they refer to in turn; classes of
+  the user's own code by their source (what their methods refer to is not
+  followed); functions, classes and modules of the standard library or an
+  installed package by name only (``pl``, ``json.dumps``); ``settings.LIMIT`` on a
+  module of the user's own code by the attribute's value.
 
 A value the code refers to that is none of these (an open file, a connection, a
 client, a function inside a dict...) cannot be fingerprinted: the step then runs on
