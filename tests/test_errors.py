@@ -40,6 +40,23 @@ def fails_while_writing(df: pl.LazyFrame) -> pl.LazyFrame:
     return df.with_columns(pl.col("value").map_batches(lambda s: 1 / 0, return_dtype=pl.Float64))
 
 
+def passes_through(df: pl.LazyFrame) -> pl.LazyFrame:
+    return df
+
+
+def collects(df: pl.LazyFrame) -> pl.DataFrame:
+    return df.collect()
+
+
+# pandas is not installed here: Glacier recognizes a pandas frame by its class's module
+# and name alone, so a class that looks like pandas.DataFrame stands in for one.
+FakePandasDataFrame = type("DataFrame", (), {"__module__": "pandas.core.frame"})
+
+
+def returns_pandas(df: pl.LazyFrame) -> object:
+    return FakePandasDataFrame()
+
+
 def run_one(provider: Provider, func, source_path: str, executor: str = "local"):  # noqa: ANN001, ANN201
     ex = provider.local() if executor == "local" else provider.serverless()
     task = ex.task(name=func.__name__)(func)
@@ -98,6 +115,42 @@ def test_a_source_with_the_wrong_schema_fails_naming_the_source(provider: Provid
     err = result["fails_on_read"].error
     assert isinstance(err, SourceReadError)
     assert src.uri in str(err) and "value" in str(err)
+    assert_target_untouched(out)
+
+
+@pytest.mark.parametrize(
+    ("second", "column", "expected"),
+    [
+        (pl.DataFrame({"id": [2], "value": ["x"]}), "value", "Float64 in a.parquet, String in b.parquet"),
+        (pl.DataFrame({"id": [2], "amount": [2.0]}), "amount", "missing from a.parquet, Float64 in b.parquet"),
+        (pl.DataFrame({"id": [2]}), "value", "Float64 in a.parquet, missing from b.parquet"),
+    ],
+    ids=["type", "extra-column", "missing-column"],
+)
+@pytest.mark.parametrize(("func", "executor"), [(passes_through, "local"), (collects, "local"), (passes_through, "serverless")], ids=["lazy", "collected", "worker"])
+def test_glob_files_with_different_schemas_are_named_with_their_mismatching_columns(
+    provider: Provider, second: pl.DataFrame, column: str, expected: str, func, executor: str  # noqa: ANN001
+) -> None:
+    write(provider.bucket(bucket="lake", path="parts/a.parquet"), pl.DataFrame({"id": [1], "value": [1.0]}))
+    write(provider.bucket(bucket="lake", path="parts/b.parquet"), second)
+    result, src, out = run_one(provider, func, "parts/*.parquet", executor)
+    err = result[func.__name__].error
+    assert isinstance(err, SourceReadError)
+    assert err.uri == src.uri
+    assert f"column {column!r}: {expected}" in str(err)
+    assert "do not share one schema" in str(err)
+    assert "writable" not in str(err)
+    assert_target_untouched(out)
+
+
+@pytest.mark.parametrize("executor", ["local", "serverless"])
+def test_a_task_returning_a_pandas_frame_is_told_how_to_convert_it(provider: Provider, executor: str) -> None:
+    write(provider.bucket(bucket="lake", path="raw/ok.parquet"), pl.DataFrame({"value": [1.0]}))
+    result, _, out = run_one(provider, returns_pandas, "raw/ok.parquet", executor)
+    err = result["returns_pandas"].error
+    assert isinstance(err, TaskOutputError)
+    assert "the task returned a pandas DataFrame, not a polars LazyFrame or DataFrame" in str(err)
+    assert "pl.from_pandas(" in str(err)
     assert_target_untouched(out)
 
 

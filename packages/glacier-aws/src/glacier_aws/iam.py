@@ -5,6 +5,11 @@ What the step code does on S3 (and so what each role allows):
 - sources: ``HEAD`` and ranged ``GET`` (``s3:GetObject``) of each source object; a
   glob source is listed under the folder before its first glob character
   (``s3:ListBucket`` with an ``s3:prefix`` condition);
+- a glob is granted as the narrowest pattern IAM can express: ``*`` for ``*`` and
+  ``**``, ``?`` for ``?`` and for a ``[...]`` class. IAM's ``*`` and ``?`` also match
+  ``/``, so keys in deeper folders that fit the pattern are granted too, and the
+  listing condition is on the folder, which cannot be narrowed to a suffix such as
+  ``*.parquet``. The generated statements say so beside them;
 - targets: one (multipart) upload (``s3:PutObject``, ``s3:AbortMultipartUpload``), a
   ``GET`` of the written footer to count rows, and with ``cache=True`` the record
   ``.NAME.glacier.json`` beside the target; s3fs lists ``KEY/`` after a ``HEAD`` that
@@ -15,6 +20,7 @@ What the step code does on S3 (and so what each role allows):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +54,8 @@ def role_statements(spec: FunctionSpec, bucket_arn: Callable[[str], str], log_gr
     write: set[str] = set()
     prefixes: dict[str, set[str]] = {}
     unconditioned: set[str] = set()  # buckets listed from their root
+    read_notes: set[str] = set()
+    list_notes: dict[str, set[str]] = {}
     for bucket in sources:
         name, key = split_uri(bucket)
         read.add(_object_arn(bucket_arn, name, _object_pattern(key)))
@@ -56,6 +64,17 @@ def role_statements(spec: FunctionSpec, bucket_arn: Callable[[str], str], log_gr
             unconditioned.add(name)
         else:
             prefixes.setdefault(name, set()).add(prefix)
+        if _first_glob(key) >= 0:
+            shown = key.replace("\r", "\\r").replace("\n", "\\n")  # a comment is one line
+            read_notes.add(
+                f"IAM's * also matches '/': {_iam_glob(shown)} also grants keys in deeper folders"
+                " that fit it; IAM has no pattern that stops at a folder"
+            )
+            folder = shown[: _first_glob(shown)].rpartition("/")[0]
+            list_notes.setdefault(name, set()).add(
+                f"s3:prefix is the folder a glob is listed under ({folder + '/' if folder else 'the root'}),"
+                f" so listing for {shown} cannot be narrowed to a suffix"
+            )
     for bucket in targets:
         name, key = split_uri(bucket)
         objects = [key] + ([_record_key(key)] if spec.task.cache else [])
@@ -65,7 +84,7 @@ def role_statements(spec: FunctionSpec, bucket_arn: Callable[[str], str], log_gr
             write.add(arn)
         prefixes.setdefault(name, set()).add(_template_key(key) + "/")
 
-    statements = [_allow("ReadSourcesAndOwnTargets", ["s3:GetObject"], read)]
+    statements = [_allow("ReadSourcesAndOwnTargets", ["s3:GetObject"], read, comments=read_notes)]
     if write:
         statements.append(
             _allow("WriteOwnTargets", ["s3:AbortMultipartUpload", "s3:PutObject"], write)
@@ -77,7 +96,13 @@ def role_statements(spec: FunctionSpec, bucket_arn: Callable[[str], str], log_gr
                 test="StringLike", variable="s3:prefix", values=sorted(prefixes[name])
             )
         statements.append(
-            _allow(f"ListKnownPrefixes{index}", ["s3:ListBucket"], [bucket_arn(name)], condition)
+            _allow(
+                f"ListKnownPrefixes{index}",
+                ["s3:ListBucket"],
+                [bucket_arn(name)],
+                condition,
+                comments=list_notes.get(name, ()),
+            )
         )
     statements.append(
         _allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"])
@@ -90,7 +115,12 @@ def role_statements(spec: FunctionSpec, bucket_arn: Callable[[str], str], log_gr
 
 
 def _allow(
-    sid: str, actions: list[str], resources: Iterable[str], condition: Block | None = None
+    sid: str,
+    actions: list[str],
+    resources: Iterable[str],
+    condition: Block | None = None,
+    *,
+    comments: Iterable[str] = (),
 ) -> Block:
     """One ``Allow`` statement of an ``aws_iam_policy_document``, its lists sorted."""
     statement: dict[str, Any] = {
@@ -101,7 +131,7 @@ def _allow(
     }
     if condition is not None:
         statement["condition"] = condition
-    return Block(statement)
+    return Block(statement, comments=sorted(comments))
 
 
 # -- keys and ARNs -------------------------------------------------------------------
@@ -126,12 +156,45 @@ def _first_glob(key: str) -> int:
 def _object_pattern(key: str) -> str:
     """An IAM resource pattern (template-escaped) for a key or a glob of keys.
 
-    A glob becomes its text up to the first glob character plus ``*``.
+    A glob becomes the narrowest IAM pattern that still matches every key it matches
+    (:func:`_iam_glob`).
     """
-    first = _first_glob(key)
-    if first < 0:
-        return _template_key(key)
-    return _template_key(key[:first]) + "*"
+    return _template_key(_iam_glob(key))
+
+
+def _iam_glob(key: str) -> str:
+    """The glob ``key`` as an IAM pattern: ``*`` and ``?`` as they are, ``**/`` and a
+    ``[...]`` class as the IAM wildcard that covers them (``*``, ``?``).
+
+    IAM's wildcards also match ``/``, so ``raw/**/*.parquet`` becomes ``raw/*.parquet``.
+    A plain key (no glob character) is returned as it is.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(key):
+        char = key[i]
+        if key.startswith("**/", i):
+            out.append("*")  # zero or more folders: IAM's * spans them
+            i += 3
+        elif char == "*":
+            out.append("*")
+            i += 1
+        elif char == "?":
+            out.append("?")
+            i += 1
+        elif char == "[":
+            # One character of a class; an unclosed "[" could match anything after it.
+            first_member = i + (2 if key.startswith(("[!", "[^"), i) else 1)
+            close = key.find("]", first_member + 1)  # a "]" right after "[" is a member
+            if close < 0:
+                out.append("*")
+                break
+            out.append("?")
+            i = close + 1
+        else:
+            out.append(char)
+            i += 1
+    return re.sub(r"\*+", "*", "".join(out))
 
 
 def _list_prefix(key: str) -> str | None:

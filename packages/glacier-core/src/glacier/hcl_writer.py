@@ -2,9 +2,13 @@
 
 python-hcl2's writer (``hcl2.dumps``) drops comments, so this module builds
 python-hcl2's document tree from the module's data, adds the checkov skip comments
-to that tree as comment nodes (the library's own ``NewLineOrCommentRule``), and lets
-the library reconstruct the text. Nothing is written by pasting strings. It also
-works around python-hcl2 8.1.4 losing an escaped quote before ``${``.
+and the comments of nested blocks to that tree as comment nodes (the library's own
+``NewLineOrCommentRule``), and lets the library reconstruct the text. Nothing is
+written by pasting strings. It also works around two gaps of python-hcl2 8.1.4: it
+loses an escaped quote before ``${``, and it reads Terraform's escapes ``$${`` and
+``%%{`` only when a ``}`` follows them in the string (Terraform needs none). Where no
+``}`` follows, the literal ``${`` / ``%{`` is written as ``$\\u007b`` / ``%\\u007b``:
+the same text to Terraform, by its own ``\\u`` escape, and readable by both parsers.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from glacier.terraform import (
     _bare,
     _escape_chars,
     _end_of_sequence,
-    _escape_literal,
     _is_single_interpolation,
 )
 
@@ -34,6 +37,10 @@ if TYPE_CHECKING:
     from glacier.terraform import TerraformModule
 
 __all__ = ["render", "document"]
+
+#: A block body's comments in python-hcl2's data model: a key its deserializer skips
+#: (``hcl2.const.COMMENTS_KEY``), so the comment nodes are added to the tree here.
+_COMMENTS: Final = "__comments__"
 
 
 def render(module: TerraformModule) -> str:
@@ -105,18 +112,36 @@ def _escape_template(text: str) -> str:
         if text.startswith(("$${", "%%{"), i):
             i += 3
         elif text.startswith(("${", "%{"), i):
-            parts.append(_escape_chars(text[literal_start:i]))
+            parts.append(_escape_run(text[literal_start:i]))
             end = _end_of_sequence(text, i)
             parts.append(text[i:end])
             literal_start = i = end
         else:
             i += 1
-    parts.append(_escape_chars(text[literal_start:]))
+    parts.append(_escape_run(text[literal_start:]))
+    return "".join(parts)
+
+
+def _escape_run(run: str) -> str:
+    """Escape a literal run of a JSON-syntax template (``$${`` is a literal ``${``) for HCL.
+
+    Terraform reads ``$${`` and ``%%{`` as literal ``${`` and ``%{``; python-hcl2 only
+    when a ``}`` follows in the string, so without one the brace is written ``\\u007b``.
+    """
+    parts: list[str] = []
+    i = 0
+    while i < len(run):
+        if run.startswith(("$${", "%%{"), i):
+            parts.append(run[i : i + 3] if "}" in run[i + 3 :] else run[i] + "\\u007b")
+            i += 3
+        else:
+            parts.append(_escape_chars(run[i]))
+            i += 1
     return "".join(parts)
 
 
 def _hcl_literal(text: str) -> str:
-    return '"' + _escape_literal(text) + '"'
+    return '"' + _escape_run(text.replace("${", "$${").replace("%{", "%%{")) + '"'
 
 
 def _hcl_label(text: str) -> str:
@@ -177,6 +202,8 @@ def _hcl_body(
 
 def _hcl_block(block: Block, *, static: Collection[str]) -> dict[str, Any]:
     result: dict[str, Any] = _hcl_body(block.body, static=static)
+    if block.comments:
+        result[_COMMENTS] = list(block.comments)
     for label in reversed(block.labels):
         result = {_hcl_label(label): result}
     return result
@@ -202,8 +229,17 @@ def _deserializer() -> BaseDeserializer:
     return QuotedTemplatesByParser(DeserializerOptions(object_elements_trailing_comma=False))
 
 
+def _block_body(item: Any) -> dict[str, Any] | None:
+    """The body of one block in python-hcl2's data (under its labels), or None for a value."""
+    while isinstance(item, dict) and not item.get("__is_block__"):
+        if len(item) != 1:
+            return None
+        item = next(iter(item.values()))
+    return item if isinstance(item, dict) else None
+
+
 def _render_hcl(document: dict[str, Any], skips: Sequence[Skip]) -> str:
-    """Turn python-hcl2 data into text, adding the header and skip comments."""
+    """Turn python-hcl2 data into text, adding the header, skip and block comments."""
     import hcl2
     from hcl2.formatter import BaseFormatter, FormatterOptions
     from hcl2.rules.base import BlockRule, BodyRule
@@ -211,6 +247,7 @@ def _render_hcl(document: dict[str, Any], skips: Sequence[Skip]) -> str:
 
     tree = _deserializer().load_python(document)
     BaseFormatter(FormatterOptions(open_empty_blocks=False)).format_tree(tree)
+    step = FormatterOptions().indent_length
 
     def insert(body: BodyRule, index: int, nodes: list[NewLineOrCommentRule]) -> None:
         body.children[index:index] = nodes
@@ -222,6 +259,38 @@ def _render_hcl(document: dict[str, Any], skips: Sequence[Skip]) -> str:
     def line(text: str) -> NewLineOrCommentRule:
         return NewLineOrCommentRule.from_string(text)
 
+    def comment(body: BodyRule, texts: list[str], depth: int) -> None:
+        """Write ``texts`` as comment lines at the top of a block ``depth`` levels deep."""
+        indent = "\n" + " " * (step * depth)
+        nodes: list[NewLineOrCommentRule] = []
+        for text in texts:
+            nodes += [line("# " + text), line(indent)]
+        if body.children:
+            # The formatter opens every non-empty body with a newline-and-indent.
+            if not isinstance(body.children[0], NewLineOrCommentRule):
+                msg = "python-hcl2 formatted a block body in an unexpected way"
+                raise RuntimeError(msg)
+            insert(body, 1, nodes)
+        else:
+            nodes[-1] = line("\n" + " " * (step * (depth - 1)))
+            insert(body, 0, [line(indent), *nodes])
+
+    def comment_nested(body: BodyRule, data: dict[str, Any], depth: int) -> None:
+        # The tree holds the blocks of ``data`` in its order, each list expanded.
+        rules = iter(child for child in body.children if isinstance(child, BlockRule))
+        for value in data.values():
+            bodies = [_block_body(item) for item in value] if isinstance(value, list) and value else []
+            if not bodies or None in bodies:
+                continue  # an attribute, not a list of blocks
+            for inner in bodies:
+                rule = next(rules)
+                assert inner is not None
+                if inner.get(_COMMENTS):
+                    comment(rule.body, inner[_COMMENTS], depth + 1)
+                comment_nested(rule.body, inner, depth + 1)
+
+    comment_nested(tree.body, document, 0)
+
     comments: dict[tuple[str, ...], list[str]] = {}
     for skip in skips:
         parts = skip.address.split(".")
@@ -232,22 +301,8 @@ def _render_hcl(document: dict[str, Any], skips: Sequence[Skip]) -> str:
         if not isinstance(child, BlockRule):
             continue
         key = tuple(label.serialize().strip('"') for label in child.labels)
-        if key not in comments:
-            continue
-        body = child.body
-        indent = "\n" + " " * FormatterOptions().indent_length
-        nodes: list[NewLineOrCommentRule] = []
-        for text in comments.pop(key):
-            nodes += [line("# " + text), line(indent)]
-        if body.children:
-            # The formatter opens every non-empty body with a newline-and-indent.
-            if not isinstance(body.children[0], NewLineOrCommentRule):
-                msg = "python-hcl2 formatted a block body in an unexpected way"
-                raise RuntimeError(msg)
-            insert(body, 1, nodes)
-        else:
-            nodes[-1] = line("\n")
-            insert(body, 0, [line(indent), *nodes])
+        if key in comments:
+            comment(child.body, comments.pop(key), 1)
     if comments:
         msg = f"skips for blocks that were not written: {sorted(comments)}"
         raise RuntimeError(msg)

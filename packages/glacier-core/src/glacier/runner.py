@@ -234,8 +234,8 @@ class Runner:
         if task.cache and inputs is not None:
             from glacier.cache import cache_key, read_record
 
-            key = cache_key(inst, inputs)
-            cached = self._cache_hit(inst, key, read_record(inst.target))
+            key = cache_key(inst, inputs)  # None (with a warning) when the code cannot be fingerprinted
+            cached = None if key is None else self._cache_hit(inst, key, read_record(inst.target))
             if cached is not None:
                 cached.input_fingerprints = inputs
                 hook.glacier_step_finished(run=self.ctx, step=inst, result=cached)

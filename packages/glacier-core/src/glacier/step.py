@@ -21,6 +21,7 @@ from glacier.errors import (
     TaskFailedError,
     TaskOutputError,
 )
+from glacier.storage import is_glob
 
 if TYPE_CHECKING:
     import polars as pl
@@ -95,6 +96,7 @@ def execute_step(
     except StepError:
         raise
     except Exception as exc:
+        _raise_if_glob_schemas_differ(step, sources, exc)
         err = TaskFailedError(
             step,
             f"the task raised {type(exc).__name__}: {exc}",
@@ -108,13 +110,12 @@ def execute_step(
         rows = None
         _check_plan(step, result, sources)
     else:
-        raise TaskOutputError(
-            step, f"the task returned {type(result).__name__}, not a polars LazyFrame or DataFrame", uri=target.uri
-        )
+        raise _output_error(step, result, target.uri)
     storage = target.storage
     try:
         storage.write(result, target.uri)
     except Exception as exc:
+        _raise_if_glob_schemas_differ(step, sources, exc)
         raise TargetWriteError(
             step,
             f"writing the result failed ({_brief(exc)}); the target was left as it was",
@@ -135,6 +136,7 @@ def _check_plan(step: str, frame: pl.LazyFrame, sources: Mapping[str, Bucket]) -
     try:
         frame.collect_schema()
     except Exception as exc:
+        _raise_if_glob_schemas_differ(step, sources, exc)
         uris = ", ".join(b.uri for b in sources.values())
         raise SourceReadError(
             step,
@@ -142,6 +144,80 @@ def _check_plan(step: str, frame: pl.LazyFrame, sources: Mapping[str, Bucket]) -
             uri=uris,
             hint="check the source has the columns and types the task expects",
         ) from exc
+
+
+#: Frames of other libraries a task may return by mistake, and the polars call that converts each.
+_CONVERSIONS: Mapping[str, str] = {
+    "pandas": "pl.from_pandas(df)",
+    "pyarrow": "pl.from_arrow(table)",
+    "numpy": "pl.from_numpy(array)",
+}
+
+
+def _output_error(step: str, result: Any, uri: str) -> TaskOutputError:
+    # Told apart by the class's module, so that recognizing a pandas frame needs no pandas.
+    kind = type(result)
+    library = kind.__module__.partition(".")[0]
+    if library in _CONVERSIONS:
+        return TaskOutputError(
+            step,
+            f"the task returned a {library} {kind.__name__}, not a polars LazyFrame or DataFrame",
+            uri=uri,
+            hint=f"return {_CONVERSIONS[library]} instead, or better, work on the LazyFrame the task is given (it streams)",
+        )
+    return TaskOutputError(step, f"the task returned {kind.__name__}, not a polars LazyFrame or DataFrame", uri=uri)
+
+
+def _raise_if_glob_schemas_differ(step: str, sources: Mapping[str, Bucket], exc: Exception) -> None:
+    """Raise a :class:`SourceReadError` naming the files when a glob's files disagree on schema.
+
+    polars reads a glob with its first file's schema, so a file with other columns or
+    types fails the query (often only while the target is written). Only a failure
+    that looks like that pays for reading the footer of every matched file.
+    """
+    import polars as pl
+
+    if not isinstance(exc, (pl.exceptions.SchemaError, pl.exceptions.ColumnNotFoundError, pl.exceptions.SchemaFieldNotFoundError)):
+        return
+    for bucket in sources.values():
+        if not is_glob(bucket.uri):
+            continue
+        try:
+            differences = _glob_schema_differences(bucket)
+        except Exception:  # the diagnosis is a courtesy: the original error stands
+            continue
+        if differences:
+            raise SourceReadError(
+                step,
+                f"the files this glob matches do not share one schema ({'; '.join(differences)})",
+                uri=bucket.uri,
+                hint="polars reads a glob with its first file's schema: rewrite the odd files with the same"
+                " columns and types, or narrow the glob to files of one schema",
+            ) from exc
+
+
+def _glob_schema_differences(bucket: Bucket) -> list[str]:
+    """One ``column 'x': Float64 in a.parquet, String in b.parquet`` per column the files disagree on."""
+    storage = bucket.storage
+    pattern = storage.path(bucket.uri)
+    folder = pattern[: min(pattern.find(c) for c in "*?[" if c in pattern)].rpartition("/")[0] + "/"
+    schemas: dict[str, dict[str, str]] = {}
+    for path in sorted(storage.fs.glob(pattern)):
+        found = storage.scan(storage.fs.unstrip_protocol(path)).collect_schema()
+        schemas[path.removeprefix(folder)] = {name: str(dtype) for name, dtype in found.items()}
+    columns = list(dict.fromkeys(name for types in schemas.values() for name in types))
+    differences = []
+    for column in columns:
+        variants: dict[str, list[str]] = {}
+        for file, types in schemas.items():
+            variants.setdefault(types.get(column, ""), []).append(file)
+        if len(variants) > 1:
+            described = [
+                f"{dtype + ' in' if dtype else 'missing from'} {names[0]}" + (f" (and {len(names) - 1} more)" if len(names) > 1 else "")
+                for dtype, names in variants.items()
+            ]
+            differences.append(f"column {column!r}: {', '.join(described)}")
+    return differences
 
 
 def _brief(exc: BaseException) -> str:

@@ -126,37 +126,51 @@ class Block:
         The block's attributes and nested blocks.
     labels
         Block labels, e.g. ``("tag",)`` for ``dynamic "tag" { ... }``.
+    comments
+        Lines written as ``# ...`` at the top of the block in HCL, to say why it is
+        as it is (Terraform's JSON syntax has no comments: :meth:`TerraformModule.to_dict`
+        leaves them out).
     **attrs
-        More attributes, merged into ``body``.
+        More attributes, merged into ``body`` (an attribute named ``labels`` or
+        ``comments`` goes in ``body``).
 
     Examples
     --------
     >>> Block(status="Enabled")
     Block({'status': 'Enabled'})
+    >>> Block(sid="Read", comments=["why this statement is this wide"])
+    Block({'sid': 'Read'}, comments=('why this statement is this wide',))
     """
 
-    __slots__ = ("body", "labels")
+    __slots__ = ("body", "labels", "comments")
 
     def __init__(
         self,
         body: Mapping[str, Any] | None = None,
         *,
         labels: Sequence[str] = (),
+        comments: Sequence[str] = (),
         **attrs: Any,
     ) -> None:
         self.body: dict[str, Any] = {**(body or {}), **attrs}
         self.labels: tuple[str, ...] = tuple(labels)
+        for comment in comments:
+            if not isinstance(comment, str) or not comment.strip() or "\n" in comment or "\r" in comment:
+                msg = f"a block comment must be one non-empty line, got {comment!r}"
+                raise ValueError(msg)
+        self.comments: tuple[str, ...] = tuple(comments)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Block):
             return NotImplemented
-        return (self.labels, self.body) == (other.labels, other.body)
+        return (self.labels, self.body, self.comments) == (other.labels, other.body, other.comments)
 
     __hash__ = None  # type: ignore[assignment]  # mutable body, like dict
 
     def __repr__(self) -> str:
         labels = f", labels={self.labels!r}" if self.labels else ""
-        return f"Block({self.body!r}{labels})"
+        comments = f", comments={self.comments!r}" if self.comments else ""
+        return f"Block({self.body!r}{labels}{comments})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -613,7 +627,7 @@ def _normalize_member(value: Any, where: str) -> Any:
     if isinstance(value, Block):
         for label in value.labels:
             _check_identifier(label, f"block label in {where}")
-        return Block(_normalize(value.body, where, block=True), labels=value.labels)
+        return Block(_normalize(value.body, where, block=True), labels=value.labels, comments=value.comments)
     if isinstance(value, (list, tuple)) and value and any(isinstance(v, Block) for v in value):
         if not all(isinstance(v, Block) for v in value):
             msg = f"{where}: a list mixes Blocks and values; use only Blocks or none"
