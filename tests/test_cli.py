@@ -123,5 +123,5 @@ def test_analyze_json_carries_waves_schemas_and_problems(pipelines: Path, tmp_pa
 def test_generate_with_nothing_to_deploy_says_so_and_writes_nothing(pipelines: Path) -> None:
     proc = glacier("generate", f"{pipelines}:good", "--out", "infra", root=pipelines.parent)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.startswith("Nothing to deploy: pipeline 'good_pipeline' has no serverless task and no cloud bucket")
+    assert proc.stdout.startswith("Nothing to deploy: every step of pipeline 'good_pipeline' runs on this machine and every bucket is local")
     assert not (pipelines.parent / "infra").exists()

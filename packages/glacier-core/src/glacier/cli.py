@@ -212,8 +212,8 @@ def _cmd_generate(args: argparse.Namespace, console: Console) -> int:
     result = pipeline.run(mode="generate", out=args.out)
     if result.nothing_to_deploy:
         console.print(
-            f"Nothing to deploy: pipeline {pipeline.name!r} has no serverless task and no cloud bucket, "
-            f"so there is no infrastructure to generate and nothing was written. glacier run {args.pipeline} runs it on this machine."
+            f"Nothing to deploy: every step of pipeline {pipeline.name!r} runs on this machine and every bucket is local, "
+            f"so no infrastructure was generated and nothing was written. glacier run {args.pipeline} runs it."
         )
         return 0
     console.print(f"Generated infrastructure for {', '.join(result.providers)} in {result.out}")
@@ -305,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C outside a run (a run says more, in _cmd_run)
         _interrupted(f"glacier {args.command} stopped")
         return INTERRUPTED
+    except BrokenPipeError:  # `glacier analyze --json | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except UsageError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         return 2
