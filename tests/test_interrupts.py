@@ -55,8 +55,16 @@ PIPELINE = """
         return hold(df)
 
 
+    @local.task(retries=3)
+    def flaky(df):
+        with open(ROOT / "attempts", "a") as log:
+            log.write("attempt\\n")
+        raise RuntimeError("not this time")
+
+
     in_worker = Pipeline(name="etl").source(raw).transform(slow_in_worker).to(out)
     in_thread = Pipeline(name="etl_thread").source(raw).transform(slow_in_thread).to(out)
+    retrying = Pipeline(name="etl_retry", retry_backoff=60).source(raw).transform(flaky).to(out)
 """
 
 # A script that runs the pipeline from Python. The run is under the __main__ guard: a
@@ -211,6 +219,21 @@ def test_ctrl_c_does_not_wait_for_an_in_process_step(lake: Path, start: Callable
     assert err.strip().startswith("interrupted: run ") and len(err.strip().splitlines()) == 1, err
     assert (lake / "lake" / "out.parquet").read_bytes() == before
     assert _record(lake)["state"] == "interrupted"
+
+
+def test_ctrl_c_during_the_backoff_starts_no_further_attempt(lake: Path, start: Callable[..., subprocess.Popen[str]]) -> None:
+    attempts = lake / "attempts"
+    cli = start("-m", "glacier.cli", "run", "etl_pipes.py:retrying")
+    _wait_for(lambda: attempts.exists() or cli.poll() is not None, 60, "the first attempt ran")
+    seen = len(attempts.read_text().splitlines())  # 1, unless a backoff of up to 60 s was tiny
+
+    cli.send_signal(signal.SIGINT)
+    out, err = cli.communicate(timeout=30)
+
+    assert cli.returncode == 130, out + err
+    assert len(attempts.read_text().splitlines()) == seen
+    (step,) = _record(lake)["steps"]  # type: ignore[misc]
+    assert step["status"] == "interrupted" and step["attempts"] == seen
 
 
 def test_ctrl_c_in_pipeline_run_raises_keyboard_interrupt_and_records_it(lake: Path, start: Callable[..., subprocess.Popen[str]]) -> None:

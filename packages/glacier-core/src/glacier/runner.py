@@ -322,16 +322,17 @@ class Runner:
         attempts = task.retries + 1
         error: BaseException | None = None
         attempt = 0
+        tried = 0
         for attempt in range(1, attempts + 1):
+            if self._interrupted.is_set():  # Ctrl-C before this attempt, or during the backoff
+                break
+            tried = attempt
             hook.glacier_step_started(run=self.ctx, step=inst, attempt=attempt)
             try:
                 outcome = self._execute(inst, attempt)
             except Exception as exc:
                 if self._interrupted.is_set():  # its worker was killed by Ctrl-C
-                    stopped = self._result(inst, StepStatus.INTERRUPTED, attempts=attempt, seconds=time.perf_counter() - started,
-                                           note="stopped by Ctrl-C; the target was left as it was")
-                    hook.glacier_step_finished(run=self.ctx, step=inst, result=stopped)
-                    return stopped
+                    break
                 exc = _as_step_error(exc, inst.name)
                 error = exc
                 will_retry = attempt < attempts and not self._stop.is_set()
@@ -351,6 +352,13 @@ class Runner:
             )
             hook.glacier_step_finished(run=self.ctx, step=inst, result=result)
             return result
+        if self._interrupted.is_set():
+            stopped = self._result(
+                inst, StepStatus.INTERRUPTED, attempts=tried, seconds=time.perf_counter() - started, input_fingerprints=inputs or {},
+                note="stopped by Ctrl-C; the target was left as it was",
+            )
+            hook.glacier_step_finished(run=self.ctx, step=inst, result=stopped)
+            return stopped
         assert error is not None
         if attempt > 1 and isinstance(error, StepError):
             error = _with_attempts(error, attempt)
