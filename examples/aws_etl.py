@@ -3,8 +3,10 @@
     raw (S3) → extract (local) → step1 (S3) → transform (Lambda) → step2 (S3)
              → aggregate (Lambda) → result (S3)
 
-Try it without an AWS account, on moto's S3 on this machine (every step runs here):
+Try it without an AWS account, on moto's S3 on this machine (every step runs here).
+moto comes with glacier-aws's ``testing`` extra; from the repository's root:
 
+    pip install -e packages/glacier-core -e packages/glacier-local -e "packages/glacier-aws[testing]"
     python examples/aws_etl.py --moto
 
 With AWS credentials:
@@ -76,7 +78,16 @@ def _run_on_moto() -> int:
     import logging
 
     import boto3
-    from moto.server import ThreadedMotoServer
+
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        print(
+            f"--moto needs moto's S3 server, which is not installed ({exc.name or 'moto'}): "
+            'pip install -e "packages/glacier-aws[testing]" from the repository\'s root',
+            file=sys.stderr,
+        )
+        return 2
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")

@@ -95,3 +95,33 @@ def test_plugins_lists_builtins_and_installed_providers(tmp_path: Path) -> None:
     assert proc.returncode == 0
     for expected in ("glacier.builtins", "file://", "memory://", "local", "LocalConfig", "process"):
         assert expected in proc.stdout
+
+
+def test_analyze_prints_the_plan_and_exits_zero(pipelines: Path) -> None:
+    proc = glacier("analyze", f"{pipelines}:good", root=pipelines.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("Pipeline 'good_pipeline': 1 step(s) in 1 wave(s)\n")
+    assert "keep [local on local]" in proc.stdout and "output schema: x: Int64" in proc.stdout
+    assert "problems: none" in proc.stdout
+    assert not (pipelines.parent / "lake" / "good.parquet").exists()  # nothing ran
+
+
+def test_analyze_json_carries_waves_schemas_and_problems(pipelines: Path, tmp_path: Path) -> None:
+    import json
+
+    (pipelines.parent / "lake" / "raw.parquet").unlink()  # a missing source is a problem
+    proc = glacier("analyze", f"{pipelines}:good", "--json", root=pipelines.parent)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["pipeline"] == "good_pipeline" and data["ok"] is False
+    assert data["waves"] == [["keep"]]
+    assert data["steps"]["keep"]["executor"] == "local" and data["steps"]["keep"]["output_schema"] is None
+    assert data["steps"]["keep"]["target"].endswith("lake/good.parquet")
+    assert len(data["problems"]) == 1 and data["problems"][0].startswith("keep: cannot read the schema of source")
+
+
+def test_generate_with_nothing_to_deploy_says_so_and_writes_nothing(pipelines: Path) -> None:
+    proc = glacier("generate", f"{pipelines}:good", "--out", "infra", root=pipelines.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("Nothing to deploy: every step of pipeline 'good_pipeline' runs on this machine and every bucket is local")
+    assert not (pipelines.parent / "infra").exists()

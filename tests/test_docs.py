@@ -178,3 +178,22 @@ def test_every_cli_command_and_flag_is_documented() -> None:
             for flag in action.option_strings:
                 if flag.startswith("--") and flag != "--help":
                     assert flag in text, f"docs/cli.md does not mention `glacier {name} {flag}`"
+
+
+def test_the_cli_page_shows_the_real_usage_line() -> None:
+    from glacier.cli import _build_parser
+
+    usage = " ".join(_build_parser().format_usage().split())
+    assert usage in (DOCS / "cli.md").read_text(), f"docs/cli.md should show `{usage}`"
+
+
+#: Glacier's distributions are not on PyPI (PyPI's `glacier` is an unrelated project).
+_UNPUBLISHED_INSTALL = re.compile(r"pip install\s+[\"']?(glacier(?:-[a-z]+)?)(?:\[[\w,]+\])?[\"']?(?=\s|`|$)", re.MULTILINE)
+
+
+@pytest.mark.parametrize("page", [*sorted(DOCS.glob("*.md")), ROOT / "README.md", *sorted(ROOT.glob("packages/*/README.md"))], ids=lambda p: str(p.relative_to(ROOT)))
+def test_install_instructions_install_from_the_repository(page: Path) -> None:
+    """No page tells a reader to `pip install` a Glacier package by name from an index."""
+    text = "\n".join(line for line in page.read_text().splitlines() if not line.lstrip().startswith("Hint:"))
+    found = [m.group(0) for m in _UNPUBLISHED_INSTALL.finditer(text)]
+    assert not found, f"{page.name} says {found}; install from a checkout instead (pip install -e packages/NAME)"

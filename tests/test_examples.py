@@ -24,3 +24,14 @@ def test_the_aws_example_runs_on_moto(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(EXAMPLES / "aws_etl.py"), "--moto"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "run " in proc.stdout and "succeeded in" in proc.stdout and "graph LR" in proc.stdout
+
+
+def test_the_aws_example_without_moto_names_the_install_that_brings_it(tmp_path: Path) -> None:
+    # moto missing, as after an install without glacier-aws's testing extra.
+    code = "import runpy, sys; sys.modules['moto'] = None; sys.argv[1:] = ['--moto']; runpy.run_path(sys.argv[0], run_name='__main__')"
+    example = str(EXAMPLES / "aws_etl.py")
+    proc = subprocess.run([sys.executable, "-c", code.replace("sys.argv[0]", repr(example))], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'pip install -e "packages/glacier-aws[testing]"' in lines[0], proc.stderr

@@ -39,6 +39,18 @@ class AwsConfig:
     service_endpoints
         Per-service overrides of ``endpoint_url``, e.g.
         ``{"lambda": "http://127.0.0.1:9001"}``.
+    connect_timeout
+        Seconds to wait for a connection to S3 before the attempt fails.
+    max_attempts
+        Attempts of each S3 request, the first included (default 2: one retry, by
+        s3fs/botocore and by polars alike). With an endpoint that cannot be reached,
+        a step fails within seconds, naming the endpoint, instead of retrying for
+        half a minute; raise it for a store that is often briefly unavailable.
+
+    Raises
+    ------
+    ValueError
+        When ``connect_timeout`` is not positive or ``max_attempts`` is below 1.
 
     Examples
     --------
@@ -52,6 +64,16 @@ class AwsConfig:
     profile: str | None = None
     endpoint_url: str | None = None
     service_endpoints: dict[str, str] = field(default_factory=dict)
+    connect_timeout: float = 5.0
+    max_attempts: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.connect_timeout > 0:
+            msg = f"AwsConfig: connect_timeout={self.connect_timeout!r} must be a positive number of seconds"
+            raise ValueError(msg)
+        if not (isinstance(self.max_attempts, int) and self.max_attempts >= 1):
+            msg = f"AwsConfig: max_attempts={self.max_attempts!r} must be a whole number, at least 1"
+            raise ValueError(msg)
 
     def endpoint_for(self, service: str) -> str | None:
         """The endpoint for one AWS service (``"s3"``, ``"lambda"``), or ``None`` for AWS's own."""

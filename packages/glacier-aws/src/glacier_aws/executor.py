@@ -102,12 +102,10 @@ class LambdaExecutor(Executor):
         return config
 
     def _client(self) -> Any:
-        # botocore, not boto3: it is the one s3fs's aiobotocore pins, so a plain
-        # `pip install glacier-aws` never has two SDK versions to reconcile.
-        import botocore.session
+        import boto3
         from botocore.config import Config
 
         aws = self._aws
-        session = botocore.session.Session(profile=aws.profile)
+        session = boto3.session.Session(profile_name=aws.profile, region_name=aws.region)
         timeouts = Config(read_timeout=self.config.timeout + 60, connect_timeout=10, retries={"max_attempts": 1, "mode": "standard"})
-        return session.create_client("lambda", region_name=aws.region, endpoint_url=aws.endpoint_for("lambda"), config=timeouts)
+        return session.client("lambda", endpoint_url=aws.endpoint_for("lambda"), config=timeouts)

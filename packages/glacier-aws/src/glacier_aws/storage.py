@@ -1,9 +1,19 @@
-"""``s3://`` storage: polars streams the data, s3fs does everything around it."""
+"""``s3://`` storage: polars streams the data, s3fs does everything around it.
+
+Both clients fail fast when S3 cannot be reached: a connect timeout of
+``AwsConfig.connect_timeout`` seconds and ``AwsConfig.max_attempts`` attempts per
+request (instead of the clients' defaults, which keep a step waiting for half a
+minute), and an unreachable endpoint is a
+:class:`~glacier.errors.StorageUnreachableError` that names it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from glacier.errors import StorageUnreachableError
 from glacier.storage import Storage
 
 if TYPE_CHECKING:
@@ -14,22 +24,28 @@ if TYPE_CHECKING:
 __all__ = ["S3Storage", "polars_storage_options"]
 
 
-def polars_storage_options(config: AwsConfig | None) -> dict[str, str]:
-    """polars (object_store) options for a config: region and endpoint.
+def polars_storage_options(config: AwsConfig | None) -> dict[str, Any]:
+    """polars (object_store) options for a config: region, endpoint, timeouts and retries.
 
     Credentials are left to polars' own AWS chain (environment, profile, role). The
-    keys are object_store's: ``aws_region``, ``aws_endpoint_url``, ``aws_allow_http``;
-    fsspec's ``key``/``secret`` would be silently ignored.
+    keys are object_store's: ``aws_region``, ``aws_endpoint_url``, ``aws_allow_http``,
+    ``connect_timeout``, and polars' own ``max_retries`` (an integer); fsspec's
+    ``key``/``secret`` would be silently ignored.
 
     Examples
     --------
     >>> from glacier_aws.config import AwsConfig
-    >>> polars_storage_options(AwsConfig(region="eu-west-1", endpoint_url="http://127.0.0.1:9000"))
-    {'aws_region': 'eu-west-1', 'aws_endpoint_url': 'http://127.0.0.1:9000', 'aws_allow_http': 'true'}
+    >>> polars_storage_options(AwsConfig(region="eu-west-1", endpoint_url="http://127.0.0.1:9000"))  # doctest: +NORMALIZE_WHITESPACE
+    {'aws_region': 'eu-west-1', 'connect_timeout': '5s', 'max_retries': 1,
+     'aws_endpoint_url': 'http://127.0.0.1:9000', 'aws_allow_http': 'true'}
     """
     if config is None:
         return {}
-    options = {"aws_region": config.region}
+    options: dict[str, Any] = {
+        "aws_region": config.region,
+        "connect_timeout": f"{config.connect_timeout:g}s",
+        "max_retries": config.max_attempts - 1,
+    }
     endpoint = config.endpoint_for("s3")
     if endpoint:
         options["aws_endpoint_url"] = endpoint
@@ -60,6 +76,10 @@ class S3Storage(Storage):
             raise PluginNotInstalledError("s3:// needs s3fs.", "glacier-aws") from exc
         kwargs: dict[str, Any] = {"client_kwargs": {}}
         if self.config is not None:
+            kwargs["config_kwargs"] = {
+                "connect_timeout": self.config.connect_timeout,
+                "retries": {"mode": "standard", "max_attempts": self.config.max_attempts},
+            }
             kwargs["client_kwargs"]["region_name"] = self.config.region
             if self.config.profile:
                 kwargs["profile"] = self.config.profile
@@ -68,9 +88,37 @@ class S3Storage(Storage):
                 kwargs["endpoint_url"] = endpoint
         return s3fs.S3FileSystem(**kwargs)
 
-    def storage_options(self) -> dict[str, str] | None:
-        """Region and endpoint for polars; see :func:`polars_storage_options`."""
+    def storage_options(self) -> dict[str, Any] | None:
+        """Region, endpoint, timeouts and retries for polars; see :func:`polars_storage_options`."""
         return polars_storage_options(self.config) or None
+
+    def exists(self, uri: str) -> bool:
+        """Whether ``uri`` names data; raises StorageUnreachableError when S3 cannot be reached."""
+        with self._reaching(uri):
+            return super().exists(uri)
+
+    def info(self, uri: str) -> dict[str, Any]:
+        """S3's metadata for ``uri``; raises StorageUnreachableError when S3 cannot be reached."""
+        with self._reaching(uri):
+            return super().info(uri)
+
+    @contextlib.contextmanager
+    def _reaching(self, uri: str) -> Iterator[None]:
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+
+        try:
+            yield
+        except BotoConnectionError as exc:  # refused, no such host, timed out: not a missing object
+            endpoint = self.config.endpoint_for("s3") if self.config is not None else None
+            if endpoint:
+                where = endpoint
+                hint = f"check that the S3-compatible service at {endpoint} is running, or point AwsConfig(endpoint_url=...) at the right address"
+            else:
+                region = self.config.region if self.config is not None else "the default region"
+                where = f"AWS's S3 endpoint for {region}"
+                hint = "check this machine's network access to AWS and the region in AwsConfig(region=...), or set AwsConfig(endpoint_url=...)"
+            msg = f"cannot reach S3 at {where} ({exc})"
+            raise StorageUnreachableError("", msg, uri=uri, hint=hint) from exc
 
     def prepare_target(self, uri: str) -> None:
         """Nothing: object stores have no directories (and s3fs's ``makedirs`` would

@@ -10,7 +10,7 @@ anything is deployed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -41,7 +41,8 @@ class Analysis:
     """A pipeline's plan: waves, steps with schemas, transfers and problems.
 
     ``ok`` is false when any step has a problem (a schema that cannot be derived, a
-    broken limit). ``str(analysis)`` is a readable report.
+    broken limit). ``str(analysis)`` is a readable report and :meth:`to_dict` the same
+    as JSON-ready data (``glacier analyze`` prints one or the other).
     """
 
     pipeline: str
@@ -58,6 +59,24 @@ class Analysis:
     def ok(self) -> bool:
         """Whether nothing stands in the way of running the pipeline."""
         return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """The analysis as JSON-ready data: pipeline, ok, waves, steps, transfers, problems.
+
+        Examples
+        --------
+        >>> plan = StepPlan(name="double", wave=1, executor="local", provider="local", sources={"df": "file:///raw.parquet"}, target="file:///out.parquet")
+        >>> Analysis(pipeline="etl", waves=[["double"]], steps={"double": plan}, transfers=[]).to_dict()["steps"]["double"]["target"]
+        'file:///out.parquet'
+        """
+        return {
+            "pipeline": self.pipeline,
+            "ok": self.ok,
+            "waves": [list(wave) for wave in self.waves],
+            "steps": {name: asdict(step) for name, step in self.steps.items()},
+            "transfers": list(self.transfers),
+            "problems": self.problems,
+        }
 
     def __str__(self) -> str:
         lines = [f"Pipeline {self.pipeline!r}: {len(self.steps)} step(s) in {len(self.waves)} wave(s)"]

@@ -1,9 +1,10 @@
 """The ``glacier`` command.
 
 ``glacier run FILE[:PIPELINE]`` runs a pipeline with a live progress display and a
-summary table (exit status 1 when a step fails); ``glacier graph`` prints its Mermaid
-graph; ``glacier plugins`` lists what the installed plugins add; ``glacier runs``
-lists run records; ``glacier generate`` writes infrastructure code.
+summary table (exit status 1 when a step fails, 130 when interrupted by Ctrl-C);
+``glacier analyze`` prints its plan from metadata alone; ``glacier graph`` prints its
+Mermaid graph; ``glacier plugins`` lists what the installed plugins add;
+``glacier runs`` lists run records; ``glacier generate`` writes infrastructure code.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import importlib.util
 import os
 import re
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +72,12 @@ def load_pipeline(spec: str) -> Pipeline:
 # -- commands ------------------------------------------------------------------------
 
 
+#: The exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+
+
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from glacier.errors import RunInterrupted
     from glacier.plugins import get_plugin_manager
     from glacier.progress import ProgressDisplay, summary_table
 
@@ -89,6 +96,13 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     pm.register(display, name="glacier.cli.progress")
     try:
         result = pipeline.run(mode=args.mode, **options)
+    except RunInterrupted as stop:
+        display.close()
+        again = ["glacier run", args.pipeline, *_run_options(args), "--resume"]
+        _interrupted(
+            f"run {stop.run_id} of {stop.pipeline!r} stopped; {stop.steps_in_flight(exiting=True)}; {' '.join(again)} continues"
+        )
+        return INTERRUPTED
     finally:
         display.close()
         pm.unregister(name="glacier.cli.progress")
@@ -98,6 +112,43 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     if result.note:
         console.print(result.note)
     return 0 if result.ok else 1
+
+
+def _run_options(args: argparse.Namespace) -> list[str]:
+    """The options of ``glacier run`` that a resumed run must repeat."""
+    found = []
+    if args.mode != "local":
+        found += ["--mode", args.mode]
+    for flag, value in (("--state-dir", args.state_dir), ("--manifest", args.manifest), ("--max-workers", args.max_workers)):
+        if value:
+            found += [flag, str(value)]
+    if args.fail_fast:
+        found.append("--fail-fast")
+    return found
+
+
+def _interrupted(what: str) -> None:
+    """Say in one line on stderr that Ctrl-C stopped the command, and end it.
+
+    A step running in one of this process's threads cannot be stopped and would keep
+    the interpreter from exiting (and could still commit its target): in that case the
+    process ends here, at once, with the run already recorded.
+    """
+    print(f"interrupted: {what}", file=sys.stderr, flush=True)
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.stdout.flush()
+        os._exit(INTERRUPTED)
+
+
+def _cmd_analyze(args: argparse.Namespace, console: Console) -> int:
+    import json
+
+    analysis = load_pipeline(args.pipeline).run(mode="analyze")
+    if args.json:
+        print(json.dumps(analysis.to_dict(), indent=2))
+    else:
+        print(analysis)
+    return 0 if analysis.ok else 1
 
 
 def _cmd_runs(args: argparse.Namespace, console: Console) -> int:
@@ -141,7 +192,8 @@ def _cmd_runs(args: argparse.Namespace, console: Console) -> int:
         for step in record.get("steps", []):
             statuses[step["status"]] = statuses.get(step["status"], 0) + 1
         finished = record.get("finished")
-        verdict = "running" if record.get("state") == "running" else ("ok" if record.get("ok") else "failed")
+        state = record.get("state")
+        verdict = state if state in ("running", "interrupted") else ("ok" if record.get("ok") else "failed")
         table.add_row(
             record["run_id"],
             record["pipeline"],
@@ -158,7 +210,13 @@ def _cmd_runs(args: argparse.Namespace, console: Console) -> int:
 def _cmd_generate(args: argparse.Namespace, console: Console) -> int:
     pipeline = load_pipeline(args.pipeline)
     result = pipeline.run(mode="generate", out=args.out)
-    console.print(f"Generated infrastructure for {', '.join(result.providers) or 'no provider'} in {result.out}")
+    if result.nothing_to_deploy:
+        console.print(
+            f"Nothing to deploy: every step of pipeline {pipeline.name!r} runs on this machine and every bucket is local, "
+            f"so no infrastructure was generated and nothing was written. glacier run {args.pipeline} runs it."
+        )
+        return 0
+    console.print(f"Generated infrastructure for {', '.join(result.providers)} in {result.out}")
     for file in result.files:
         console.print(f"  {file.relative_to(result.out)}")
     if result.manifest.get("functions"):
@@ -223,6 +281,11 @@ def _build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--state-dir", default=None, help="where run records are (default: $GLACIER_STATE_DIR or .glacier)")
     runs.set_defaults(func=_cmd_runs)
 
+    analyze = sub.add_parser("analyze", help="print the pipeline's plan: waves, schemas, transfers, broken limits")
+    analyze.add_argument("pipeline", metavar="FILE[:PIPELINE]")
+    analyze.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    analyze.set_defaults(func=_cmd_analyze)
+
     generate = sub.add_parser("generate", help="write Terraform and function artifacts for the pipeline")
     generate.add_argument("pipeline", metavar="FILE[:PIPELINE]")
     generate.add_argument("--out", default="infra", help="output directory (default: infra)")
@@ -247,6 +310,12 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=False, highlight=False, width=None if sys.stdout.isatty() else max(120, _columns()))
     try:
         return int(args.func(args, console))
+    except KeyboardInterrupt:  # Ctrl-C outside a run (a run says more, in _cmd_run)
+        _interrupted(f"glacier {args.command} stopped")
+        return INTERRUPTED
+    except BrokenPipeError:  # `glacier analyze --json | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except UsageError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         return 2

@@ -23,6 +23,8 @@ __all__ = [
     "TaskOutputError",
     "TargetWriteError",
     "StepTimeoutError",
+    "StorageUnreachableError",
+    "RunInterrupted",
     "error_from_dict",
 ]
 
@@ -106,7 +108,8 @@ class StepError(GlacierError):
     def __init__(self, step: str, what: str, *, uri: str | None = None, hint: str | None = None) -> None:
         self.step, self.uri, self.what = step, uri, what
         self.hint = hint if hint is not None else self.default_hint
-        where = f"Step {step!r} failed" + (f" on {uri}" if uri else "")
+        # Storage raises some step errors without knowing the step; the runner names it.
+        where = (f"Step {step!r} failed" if step else "Failed") + (f" on {uri}" if uri else "")
         super().__init__(_message(f"{where}: {what}", self.hint))
 
     def __reduce__(self) -> Any:
@@ -164,6 +167,74 @@ class StepTimeoutError(StepError):
     default_hint = "raise the task's timeout=, or make the step do less work"
 
 
+class StorageUnreachableError(StepError):
+    """A store's endpoint could not be reached (connection refused, no such host, timeout).
+
+    Storage raises it with an empty ``step`` (it does not know which step asked); the
+    runner and the worker protocol fill in the step.
+    """
+
+    default_hint = "check the network and the store's endpoint setting"
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run was stopped by Ctrl-C (``KeyboardInterrupt``) and recorded as ``interrupted``.
+
+    It is a ``KeyboardInterrupt``, so ``except Exception`` does not swallow it. Worker
+    steps in flight were killed before their targets were committed; steps running in
+    this process's threads, or remotely, cannot be stopped.
+
+    Attributes
+    ----------
+    run_id, pipeline
+        The run.
+    in_flight
+        The steps that were running when the run was interrupted.
+    still_running
+        Those of them still running in this process's threads: they end with the process,
+        or may yet write their targets if the process goes on.
+    remote
+        Those of them running remotely (cloud mode), which may yet write their targets.
+    result
+        The run's result, with ``interrupted`` and ``cancelled`` steps.
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        pipeline: str,
+        *,
+        in_flight: list[str],
+        still_running: list[str] | None = None,
+        remote: list[str] | None = None,
+        result: Any = None,
+    ) -> None:
+        self.run_id, self.pipeline, self.result = run_id, pipeline, result
+        self.in_flight = list(in_flight)
+        self.still_running = list(still_running or [])
+        self.remote = list(remote or [])
+        super().__init__(f"run {run_id} of {pipeline!r} was interrupted; {self.steps_in_flight()}; run it again with resume=True to continue")
+
+    def steps_in_flight(self, *, exiting: bool = False) -> str:
+        """What became of the steps in flight, in words.
+
+        Parameters
+        ----------
+        exiting
+            This process exits now, so the steps in its threads end with it and leave
+            their targets as they were.
+        """
+        count = len(self.in_flight)
+        if not count:
+            return "no step was in flight"
+        text = "1 step was in flight" if count == 1 else f"{count} steps were in flight"
+        loose = [n for n in self.in_flight if n in self.remote or (n in self.still_running and not exiting)]
+        if not loose:
+            return text + (", its target was left as it was" if count == 1 else ", their targets were left as they were")
+        targets = "its target" if len(loose) == 1 else "their targets"
+        return f"{text}; {', '.join(loose)} could not be stopped and may still write {targets}"
+
+
 _KINDS: dict[str, type[StepError]] = {
     cls.__name__: cls
     for cls in (
@@ -174,6 +245,7 @@ _KINDS: dict[str, type[StepError]] = {
         TaskOutputError,
         TargetWriteError,
         StepTimeoutError,
+        StorageUnreachableError,
     )
 }
 

@@ -123,12 +123,22 @@ class GenerationPlan:
 
 @dataclass
 class GenerateResult:
-    """What ``mode="generate"`` wrote."""
+    """What ``mode="generate"`` wrote.
+
+    When the pipeline has nothing to deploy (no serverless task and no bucket of a
+    provider that generates infrastructure), nothing is written: ``files`` and
+    ``providers`` are empty and :attr:`nothing_to_deploy` is true.
+    """
 
     out: Path
     files: list[Path]
     manifest: dict[str, Any]
     providers: list[str]
+
+    @property
+    def nothing_to_deploy(self) -> bool:
+        """Whether the pipeline runs entirely on this machine, so nothing was generated."""
+        return not self.providers
 
     def __repr__(self) -> str:
         return f"GenerateResult(out={str(self.out)!r}, providers={self.providers}, files={len(self.files)})"
@@ -177,7 +187,6 @@ def generate(pipeline: Pipeline, dag: DAG, *, out: str | Path = "infra", state_d
     from glacier.terraform import TerraformModule
 
     out_dir = Path(out).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
     module = TerraformModule(required_version=">= 1.5")
     buckets: dict[str, list[Bucket]] = {}
     for inst in dag.topological_sort():
@@ -197,13 +206,19 @@ def generate(pipeline: Pipeline, dag: DAG, *, out: str | Path = "infra", state_d
         spec.steps.append(inst)
     manifest: dict[str, Any] = {"pipeline": pipeline.name, "generated": time.time(), "out": str(out_dir), "functions": {}}
     providers = sorted(set(buckets) | set(functions))
-    used = []
+    targets = {}
     for provider in providers:
         target = codegen_targets().get(provider)
         if target is None:
             if provider in functions:
                 raise PluginNotInstalledError(f"No installed plugin generates infrastructure for provider {provider!r}.", KNOWN_PACKAGES.get(provider))
             continue  # e.g. local buckets: nothing to deploy
+        targets[provider] = target
+    if not targets:  # only this machine's buckets and executors: write nothing
+        return GenerateResult(out=out_dir, files=[], manifest=manifest, providers=[])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    used = []
+    for provider, target in targets.items():
         plan = GenerationPlan(
             pipeline=pipeline,
             dag=dag,
@@ -217,7 +232,7 @@ def generate(pipeline: Pipeline, dag: DAG, *, out: str | Path = "infra", state_d
         )
         import_object(target.generator)(plan)
         used.append(provider)
-    files = module.write(out_dir) if used else []
+    files = module.write(out_dir)
     manifest_path = out_dir / MANIFEST
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
     _remember(pipeline.name, manifest, state_dir or pipeline.config.get("state_dir"))

@@ -3,6 +3,11 @@
 A step with a ``timeout`` (and every step of glacier-local's worker executor) runs in
 ``python -m glacier.worker``, in a process group of its own, so a step that runs too
 long is killed with everything it started, and the parent stays responsive.
+
+A worker never outlives the process that started it: it is told its parent's pid
+(``GLACIER_WORKER_PARENT``) and exits when that process is gone (see
+:mod:`glacier.worker`). The runner stops the workers of a run that is interrupted
+through a :class:`WorkerGroup`.
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from glacier.errors import StepError, StepTimeoutError
@@ -20,7 +28,60 @@ if TYPE_CHECKING:
     from glacier.dag import TaskInstance
     from glacier.step import StepOutcome
 
-__all__ = ["run_payload", "run_in_worker"]
+__all__ = ["PARENT_ENV", "WorkerGroup", "run_payload", "run_in_worker", "worker_group"]
+
+#: The environment variable that tells a worker which process it belongs to.
+PARENT_ENV = "GLACIER_WORKER_PARENT"
+
+
+class WorkerGroup:
+    """The worker processes started on behalf of one run, so they can be stopped together.
+
+    Once :meth:`stop` was called, a worker that starts in the group is killed at once:
+    a step that was about to start when the run was interrupted does not run.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: set[subprocess.Popen[bytes]] = set()
+        self.stopped = False
+
+    def add(self, proc: subprocess.Popen[bytes]) -> None:
+        """Track a started worker (killed at once if the group was stopped)."""
+        with self._lock:
+            if not self.stopped:
+                self._live.add(proc)
+                return
+        _kill(proc)
+
+    def discard(self, proc: subprocess.Popen[bytes]) -> None:
+        """Forget a worker that has ended."""
+        with self._lock:
+            self._live.discard(proc)
+
+    def stop(self) -> int:
+        """Kill every live worker of the group (and all they started); return how many."""
+        with self._lock:
+            self.stopped = True
+            live, self._live = list(self._live), set()
+        for proc in live:
+            _kill(proc)
+        return len(live)
+
+
+_current = threading.local()
+
+
+@contextmanager
+def worker_group(group: WorkerGroup) -> Iterator[WorkerGroup]:
+    """Put the workers this thread starts into ``group`` for the length of the block."""
+    previous = getattr(_current, "group", None)
+    _current.group = group
+    try:
+        yield group
+    finally:
+        _current.group = previous
+
 
 
 def run_payload(payload: dict[str, Any], *, timeout: float | None, step: str) -> dict[str, Any]:
@@ -48,9 +109,12 @@ def run_payload(payload: dict[str, Any], *, timeout: float | None, step: str) ->
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=env,
-        start_new_session=True,
+        env={**env, PARENT_ENV: str(os.getpid())},
+        start_new_session=True,  # its own process group: a timeout kills all it started
     )
+    group: WorkerGroup | None = getattr(_current, "group", None)
+    if group is not None:
+        group.add(proc)
     try:
         out, err = proc.communicate(json.dumps(payload).encode(), timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -62,6 +126,9 @@ def run_payload(payload: dict[str, Any], *, timeout: float | None, step: str) ->
         _kill(proc)
         proc.communicate()
         raise
+    finally:
+        if group is not None:
+            group.discard(proc)
     lines = out.decode(errors="replace").strip().splitlines()
     if proc.returncode != 0 or not lines:
         tail = err.decode(errors="replace").strip()[-2000:]

@@ -31,6 +31,7 @@ _STYLE = {
     StepStatus.TIMED_OUT: "bold red",
     StepStatus.SKIPPED: "yellow",
     StepStatus.CANCELLED: "yellow",
+    StepStatus.INTERRUPTED: "yellow",
 }
 
 

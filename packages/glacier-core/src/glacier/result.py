@@ -18,7 +18,9 @@ class StepStatus(str, Enum):
     and code were unchanged (``cache=True``). ``reused``: succeeded in the run being
     resumed, so not run again. ``failed``: every attempt failed. ``timed_out``: the
     last attempt ran past ``timeout``. ``skipped``: not run because an upstream step
-    failed. ``cancelled``: not run because the run stopped early (``fail_fast``).
+    failed. ``cancelled``: not run because the run stopped early (``fail_fast``, or
+    Ctrl-C before it started). ``interrupted``: stopped by Ctrl-C while it ran; its
+    target was left as it was.
     """
 
     SUCCEEDED = "succeeded"
@@ -28,6 +30,7 @@ class StepStatus(str, Enum):
     TIMED_OUT = "timed_out"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
 
     @property
     def ok(self) -> bool:

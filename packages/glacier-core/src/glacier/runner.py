@@ -8,6 +8,12 @@ that plugins (the CLI's progress display, a lineage exporter) subscribe to.
 ``mode="local"`` runs every step on this machine: in this process, or in a worker
 process when the task has a ``timeout`` (so it can be stopped) or its executor is a
 local worker executor. ``mode="cloud"`` sends each step to its executor.
+
+Ctrl-C (``KeyboardInterrupt``) stops a run: no step starts any more, the worker
+processes in flight are killed before they commit, and the run is recorded as
+``interrupted`` before :class:`~glacier.errors.RunInterrupted` is raised. A step running
+in one of this process's threads cannot be stopped; the runner waits
+:data:`INTERRUPT_GRACE` seconds for it and then leaves it behind.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from glacier.errors import StepError, StepTimeoutError
+from glacier.errors import RunInterrupted, StepError, StepTimeoutError
+from glacier.process import WorkerGroup, worker_group
 from glacier.result import RunResult, StepResult, StepStatus
 
 if TYPE_CHECKING:
@@ -31,7 +38,10 @@ if TYPE_CHECKING:
     from glacier.pipeline import Pipeline
     from glacier.step import StepOutcome
 
-__all__ = ["RunContext", "Runner", "new_run_id"]
+__all__ = ["INTERRUPT_GRACE", "RunContext", "Runner", "new_run_id"]
+
+#: Seconds an interrupted run waits for its steps in flight to end before it gives up on them.
+INTERRUPT_GRACE = 1.0
 
 
 def new_run_id() -> str:
@@ -110,6 +120,10 @@ class Runner:
 
         self.store = RunStore(state_dir or pipeline.config.get("state_dir"))
         self._stop = threading.Event()
+        self._interrupted = threading.Event()
+        self._workers = WorkerGroup()
+        self._abandoned: set[str] = set()  # steps an interrupted run stopped waiting for
+        self._in_flight: list[TaskInstance] = []
         self._record_lock = threading.Lock()
         self._results: dict[str, StepResult] = {}
         self._last_write = 0.0
@@ -117,7 +131,13 @@ class Runner:
     # -- the run ---------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        """Run the steps and return the result (or raise, with ``raise_on_failure``)."""
+        """Run the steps and return the result (or raise, with ``raise_on_failure``).
+
+        Raises
+        ------
+        RunInterrupted
+            On Ctrl-C, once the run is stopped and recorded as ``interrupted``.
+        """
         from glacier.plugins import get_plugin_manager
 
         hook = get_plugin_manager().hook
@@ -129,9 +149,12 @@ class Runner:
         ctx = RunContext(run_id=new_run_id(), pipeline=self.pipeline.name, mode=self.mode, steps=order)
         self.ctx = ctx
         reused, note = self._plan_resume(order) if self.resume else ({}, None)
-        self._write_record(final=False, force=True)
-        hook.glacier_run_started(run=ctx)
-        results = self._schedule(order, hook, reused)
+        self._write_record("running", force=True)
+        try:
+            hook.glacier_run_started(run=ctx)
+            results = self._schedule(order, hook, reused)
+        except KeyboardInterrupt:
+            raise self._record_interrupt(order, hook, note) from None
         result = RunResult(
             run_id=ctx.run_id,
             pipeline=self.pipeline.name,
@@ -141,11 +164,41 @@ class Runner:
             steps={inst.name: results[inst.name] for inst in order},
             note=note,
         )
-        self._write_record(final=True, force=True, result=result)
+        self._write_record("finished", force=True, result=result)
         hook.glacier_run_finished(run=ctx, result=result)
         if self.raise_on_failure:
             result.raise_for_failures()
         return result
+
+    def _record_interrupt(self, order: list[TaskInstance], hook: Any, note: str | None) -> RunInterrupted:
+        """Give every step a result, record the run as interrupted, and say what happened."""
+        self._stop_everything()
+        for inst in order:
+            if inst.name not in self._results:
+                self._results[inst.name] = self._result(inst, StepStatus.CANCELLED, note="the run was interrupted before the step started")
+        result = RunResult(
+            run_id=self.ctx.run_id,
+            pipeline=self.pipeline.name,
+            mode=self.mode,
+            started=self.ctx.started,
+            finished=time.time(),
+            steps={inst.name: self._results[inst.name] for inst in order},
+            note=note,
+        )
+        self._write_record("interrupted", force=True, result=result)
+        in_flight = [inst.name for inst in self._in_flight]
+        remote = [inst.name for inst in self._in_flight if self.mode == "cloud" and not inst.task.executor.runs_here]
+        still = [inst.name for inst in self._in_flight if inst.name in self._abandoned and inst.name not in remote]
+        try:
+            hook.glacier_run_finished(run=self.ctx, result=result)
+        except KeyboardInterrupt:
+            pass  # a second Ctrl-C: the record is written, go
+        return RunInterrupted(self.ctx.run_id, self.pipeline.name, in_flight=in_flight, still_running=still, remote=remote, result=result)
+
+    def _stop_everything(self) -> None:
+        self._interrupted.set()
+        self._stop.set()
+        self._workers.stop()
 
     def _plan_resume(self, order: list[TaskInstance]) -> tuple[dict[str, StepResult], str | None]:
         """Which steps the last run already did (their targets are materialized)."""
@@ -179,27 +232,29 @@ class Runner:
         results = self._results
         waiting = {id(inst): len(inst.dependencies) for inst in order}
         blocked: dict[int, str] = {}  # step -> the failed upstream step that blocks it
-        with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="glacier-step") as pool:
-            running: dict[Future[StepResult], TaskInstance] = {}
+        pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="glacier-step")
+        running: dict[Future[StepResult], TaskInstance] = {}
 
-            def start(inst: TaskInstance) -> None:
-                running[pool.submit(self._run_step, inst, hook)] = inst
+        def start(inst: TaskInstance) -> None:
+            relay = _HookRelay(hook, lambda: inst.name in self._abandoned)
+            running[pool.submit(self._run_step, inst, relay)] = inst
 
-            def finished(inst: TaskInstance, step_result: StepResult) -> None:
-                with self._record_lock:
-                    results[inst.name] = step_result
-                self._write_record(final=False, force=not step_result.ok)
-                if not step_result.ok:
-                    if self.fail_fast:
-                        self._stop.set()
-                    for below in self.dag.downstream([inst])[1:]:
-                        blocked.setdefault(id(below), inst.name)
-                for nxt in inst.dependents:
-                    waiting[id(nxt)] -= 1
-                    if waiting[id(nxt)] == 0 and id(nxt) not in blocked and not self._stop.is_set():
-                        ready.append(nxt)
+        def finished(inst: TaskInstance, step_result: StepResult) -> None:
+            with self._record_lock:
+                results[inst.name] = step_result
+            self._write_record("running", force=not step_result.ok)
+            if not step_result.ok:
+                if self.fail_fast:
+                    self._stop.set()
+                for below in self.dag.downstream([inst])[1:]:
+                    blocked.setdefault(id(below), inst.name)
+            for nxt in inst.dependents:
+                waiting[id(nxt)] -= 1
+                if waiting[id(nxt)] == 0 and id(nxt) not in blocked and not self._stop.is_set():
+                    ready.append(nxt)
 
-            ready = deque(inst for inst in order if waiting[id(inst)] == 0)
+        ready = deque(inst for inst in order if waiting[id(inst)] == 0)
+        try:
             while ready or running:
                 while ready:
                     inst = ready.popleft()
@@ -210,10 +265,16 @@ class Runner:
                         start(inst)
                 if not running:
                     break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                # A timeout keeps this thread coming back to Python, where Ctrl-C is raised.
+                done, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
                 for future in done:
                     inst = running.pop(future)
                     finished(inst, future.result())
+        except KeyboardInterrupt:
+            self._stop_in_flight(running, hook)
+            pool.shutdown(wait=False, cancel_futures=True)  # threads still running are left behind
+            raise
+        pool.shutdown(wait=True)
         for inst in order:
             if inst.name not in results:
                 if id(inst) in blocked:
@@ -223,6 +284,24 @@ class Runner:
                 results[inst.name] = skipped = self._result(inst, status, note=note)
                 hook.glacier_step_finished(run=self.ctx, step=inst, result=skipped)
         return results
+
+    def _stop_in_flight(self, running: dict[Future[StepResult], TaskInstance], hook: Any) -> None:
+        """Ctrl-C: kill the workers in flight, wait briefly for the rest, give up on them."""
+        self._stop_everything()
+        self._in_flight = list(running.values())
+        try:
+            done, _ = wait(running, timeout=INTERRUPT_GRACE)
+        except KeyboardInterrupt:  # a second Ctrl-C: wait no longer
+            done = {future for future in running if future.done()}
+        for future, inst in running.items():
+            outcome = future.result() if future in done and future.exception() is None else None
+            if outcome is None:
+                self._abandoned.add(inst.name)
+                where = "remotely" if self.mode == "cloud" and not inst.task.executor.runs_here else "in this process"
+                outcome = self._result(inst, StepStatus.INTERRUPTED, note=f"interrupted while it ran {where}; it could not be stopped")
+                hook.glacier_step_finished(run=self.ctx, step=inst, result=outcome)
+            with self._record_lock:
+                self._results[inst.name] = outcome
 
     # -- one step ----------------------------------------------------------------------
 
@@ -243,15 +322,18 @@ class Runner:
         attempts = task.retries + 1
         error: BaseException | None = None
         attempt = 0
+        tried = 0
         for attempt in range(1, attempts + 1):
+            if self._interrupted.is_set():  # Ctrl-C before this attempt, or during the backoff
+                break
+            tried = attempt
             hook.glacier_step_started(run=self.ctx, step=inst, attempt=attempt)
             try:
                 outcome = self._execute(inst, attempt)
             except Exception as exc:
-                if not isinstance(exc, StepError):
-                    wrapped = StepError(inst.name, f"{type(exc).__name__}: {exc}")
-                    wrapped.__cause__ = exc
-                    exc = wrapped
+                if self._interrupted.is_set():  # its worker was killed by Ctrl-C
+                    break
+                exc = _as_step_error(exc, inst.name)
                 error = exc
                 will_retry = attempt < attempts and not self._stop.is_set()
                 hook.glacier_step_failed(run=self.ctx, step=inst, error=exc, attempt=attempt, will_retry=will_retry)
@@ -270,6 +352,13 @@ class Runner:
             )
             hook.glacier_step_finished(run=self.ctx, step=inst, result=result)
             return result
+        if self._interrupted.is_set():
+            stopped = self._result(
+                inst, StepStatus.INTERRUPTED, attempts=tried, seconds=time.perf_counter() - started, input_fingerprints=inputs or {},
+                note="stopped by Ctrl-C; the target was left as it was",
+            )
+            hook.glacier_step_finished(run=self.ctx, step=inst, result=stopped)
+            return stopped
         assert error is not None
         if attempt > 1 and isinstance(error, StepError):
             error = _with_attempts(error, attempt)
@@ -299,9 +388,12 @@ class Runner:
             note=f"unchanged since run {record.get('run_id')}",
         )
 
-    def _write_record(self, *, final: bool, force: bool, result: RunResult | None = None) -> None:
+    def _write_record(self, state: str, *, force: bool, result: RunResult | None = None) -> None:
         # At most about once a second while steps finish (a 10,000-step run must not
         # rewrite its record 10,000 times), always at start, on failure and at the end.
+        # The record names this process, so a reader can tell when it is gone.
+        from glacier.records import owner
+
         now = time.monotonic()
         if not force and now - self._last_write < 1.0:
             return
@@ -312,16 +404,17 @@ class Runner:
                 "run_id": self.ctx.run_id,
                 "pipeline": self.pipeline.name,
                 "mode": self.mode,
-                "state": "finished" if final else "running",
+                "state": state,
                 "started": self.ctx.started,
                 "finished": result.finished if result else None,
                 "ok": result.ok if result else None,
                 "note": result.note if result else None,
                 "steps": steps,
                 "pending": [i.name for i in self.ctx.steps if i.name not in self._results],
+                **owner(),
             }
             try:
-                self.store.write(record, durable=final)
+                self.store.write(record, durable=state != "running")
             except OSError as exc:  # a run record is never worth failing the run over
                 import warnings
 
@@ -329,12 +422,13 @@ class Runner:
 
     def _execute(self, inst: TaskInstance, attempt: int) -> StepOutcome:
         executor = inst.task.executor
-        if self.mode == "cloud" or executor.runs_here:
-            return executor.run(inst, self.ctx.run_id, attempt, deployment=self.deployment)
-        # mode="local" with a remote executor: the same step code, on this machine.
-        from glacier.executor import run_here
+        with worker_group(self._workers):  # so that Ctrl-C can stop the step's worker
+            if self.mode == "cloud" or executor.runs_here:
+                return executor.run(inst, self.ctx.run_id, attempt, deployment=self.deployment)
+            # mode="local" with a remote executor: the same step code, on this machine.
+            from glacier.executor import run_here
 
-        return run_here(inst, self.ctx.run_id, attempt)
+            return run_here(inst, self.ctx.run_id, attempt)
 
     def _backoff(self, attempt: int) -> float:
         # Exponential backoff with full jitter: spreads retries of concurrent steps.
@@ -342,6 +436,34 @@ class Runner:
 
     def _result(self, inst: TaskInstance, status: StepStatus, **fields: Any) -> StepResult:
         return StepResult(name=inst.name, status=status, target=inst.target.uri, executor=inst.task.executor.kind, **fields)
+
+
+class _HookRelay:
+    """The lifecycle hooks as one step's thread calls them: silent once the run gave up
+    on the step (Ctrl-C), so a step that finishes later reports nothing twice."""
+
+    def __init__(self, hook: Any, muted: Any) -> None:
+        self._hook, self._muted = hook, muted
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._hook, name)
+
+        def relay(**kwargs: Any) -> Any:
+            return None if self._muted() else call(**kwargs)
+
+        return relay
+
+
+def _as_step_error(exc: Exception, step: str) -> StepError:
+    """``exc`` as a StepError naming ``step`` (storage raises some without a step)."""
+    if isinstance(exc, StepError):
+        if exc.step:
+            return exc
+        named = type(exc)(step, exc.what, uri=exc.uri, hint=exc.hint)
+    else:
+        named = StepError(step, f"{type(exc).__name__}: {exc}")
+    named.__cause__ = exc
+    return named
 
 
 def _fingerprint(bucket: Any) -> str | None:
