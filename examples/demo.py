@@ -14,7 +14,7 @@ reads ``clean``: the daily totals.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import polars as pl
 

@@ -14,9 +14,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from glacier.process import run_payload
-from glacier.protocol import handle
-from glacier.serialization import config_from_dict, config_to_dict
+from glacier.run.process import run_payload
+from glacier.run.protocol import handle
+from glacier.plugins.serialization import config_from_dict, config_to_dict
 
 
 def hostile_configs(marker: Path) -> dict[str, dict[str, Any]]:

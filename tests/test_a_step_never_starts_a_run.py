@@ -22,7 +22,6 @@ from process_tree import run_capped
 
 from glacier import Pipeline, Provider, StepStatus
 from glacier.cli import load_pipeline
-from glacier.config import LocalConfig
 from glacier.errors import GlacierError
 
 SEED_STYLE_SCRIPT = '''
@@ -100,7 +99,7 @@ def test_a_worker_importing_the_script_skips_its_run_with_a_one_line_notice(tmp_
         "target": {"uri": f"file://{tmp_path}/lake-root/lake/intermediate/doubled.parquet", "config": None},
     }
     env = dict(os.environ, LAKE=str(tmp_path / "lake-root"))
-    run = run_capped([sys.executable, "-m", "glacier.worker"], tmp_path, env=env, stdin=json.dumps(payload).encode())
+    run = run_capped([sys.executable, "-m", "glacier.run.worker"], tmp_path, env=env, stdin=json.dumps(payload).encode())
     assert run.killed is None, f"the process tree was killed ({run.killed}):\n{run.stderr[-3000:]}"
     assert run.workers == 0, "the worker started workers of its own"
     result = json.loads(run.stdout.strip().splitlines()[-1])
@@ -173,7 +172,7 @@ def test_a_run_while_a_task_module_is_imported_here_is_skipped(tmp_path: Path, c
     # In-process too (an executor's invoke() handles payloads here): loading a script's
     # tasks must not run its pipeline. Its tasks run in this process, so that even without
     # the guard this test starts no worker.
-    from glacier.protocol import load_task
+    from glacier.run.protocol import load_task
     from glacier.task import TaskRef
 
     script = seed_style_script(tmp_path, IN_PROCESS, "local")

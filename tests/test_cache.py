@@ -27,7 +27,7 @@ import pytest
 from local_buckets import read, write
 
 from glacier import Pipeline, Provider, StepStatus
-from glacier.cache import UnfingerprintableError, function_fingerprint
+from glacier.run.cache import UnfingerprintableError, function_fingerprint
 
 # -- whole runs -------------------------------------------------------------------------
 

@@ -93,7 +93,7 @@ def test_graph_prints_mermaid(pipelines: Path) -> None:
 def test_plugins_lists_builtins_and_installed_providers(tmp_path: Path) -> None:
     proc = glacier("plugins", root=tmp_path)
     assert proc.returncode == 0
-    for expected in ("glacier.builtins", "file://", "memory://", "local", "LocalConfig", "process"):
+    for expected in ("glacier.plugins.builtins", "file://", "memory://", "local", "LocalConfig", "process"):
         assert expected in proc.stdout
 
 

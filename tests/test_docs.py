@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-import glacier.hookspecs
+import glacier.plugins.hookspecs
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -32,11 +32,11 @@ DOCUMENTED_PACKAGES = ("glacier", "glacier_local", "glacier_aws")
 #: Modules with an ``__all__`` that are internal plumbing, not API a user or plugin
 #: author calls. Prefix match: ``glacier.testing`` also skips its submodules.
 INTERNAL_MODULES = (
-    "glacier.worker",  # `python -m glacier.worker`, described in concepts.md
-    "glacier.builtins",  # the built-in plugin: described in plugins.md
+    "glacier.run.worker",  # `python -m glacier.run.worker`, described in concepts.md
+    "glacier.plugins.builtins",  # the built-in plugin: described in plugins.md
     "glacier.progress",  # the CLI's live display
-    "glacier.process",  # starts worker processes for the runner and glacier-local
-    "glacier.serialization",  # configs as JSON for the executor protocol
+    "glacier.run.process",  # starts worker processes for the runner and glacier-local
+    "glacier.plugins.serialization",  # configs as JSON for the executor protocol
 )
 
 
@@ -67,10 +67,10 @@ PUBLIC_MODULES = _public_modules()
 
 
 def _hook_names() -> list[str]:
-    """The functions of ``glacier.hookspecs`` that pluggy knows as hook specifications."""
+    """The functions of ``glacier.plugins.hookspecs`` that pluggy knows as hook specifications."""
     return [
         name
-        for name, fn in inspect.getmembers(glacier.hookspecs, inspect.isfunction)
+        for name, fn in inspect.getmembers(glacier.plugins.hookspecs, inspect.isfunction)
         if getattr(fn, "glacier_spec", None) is not None
     ]
 

@@ -18,7 +18,7 @@ from glacier.errors import (
     TaskOutputError,
     UnknownSchemeError,
 )
-from glacier.storage import TEMP_MARKER
+from glacier.plugins.storage import TEMP_MARKER
 
 OLD = pl.DataFrame({"old": ["untouched"]})
 

@@ -260,14 +260,14 @@ def test_a_worker_whose_parent_died_exits_before_it_commits(lake: Path) -> None:
     before = (lake / "lake" / "out.parquet").read_bytes()
     env = dict(os.environ, ROOT=str(lake), PYTHONPATH=os.pathsep.join([str(lake), *sys.path]))
     payload = subprocess.run(
-        [sys.executable, "-c", "import json; from etl_pipes import in_worker; from glacier.protocol import build_payload; "
+        [sys.executable, "-c", "import json; from etl_pipes import in_worker; from glacier.plugins.payload import build_payload; "
          "print(json.dumps(build_payload(in_worker.build().topological_sort()[0], 'r1')))"],
         capture_output=True, text=True, env=env, cwd=lake, timeout=60, check=True,
     ).stdout
     (lake / "payload.json").write_text(payload)
     # sh starts the worker in the background, tells it that it is its parent, and exits.
     shell = subprocess.run(
-        ["sh", "-c", f"GLACIER_WORKER_PARENT=$$ {sys.executable} -m glacier.worker < payload.json > /dev/null 2>&1 & echo $!"],
+        ["sh", "-c", f"GLACIER_WORKER_PARENT=$$ {sys.executable} -m glacier.run.worker < payload.json > /dev/null 2>&1 & echo $!"],
         capture_output=True, text=True, env=env, cwd=lake, timeout=30, start_new_session=True,
     )
     worker = int(shell.stdout.strip())
@@ -281,7 +281,7 @@ def test_a_worker_whose_parent_died_exits_before_it_commits(lake: Path) -> None:
 
 
 def test_a_running_record_reads_as_interrupted_once_its_process_is_gone(tmp_path: Path) -> None:
-    from glacier.records import RunStore, owner
+    from glacier.run.history import RunStore, owner
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()

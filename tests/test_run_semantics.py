@@ -18,10 +18,10 @@ from local_buckets import path_of, read, write
 
 from glacier import Pipeline, Provider, StepStatus, hookimpl
 from glacier.errors import StepTimeoutError, TaskFailedError
-from glacier.plugins import get_plugin_manager
-from glacier.protocol import PROTOCOL_VERSION
-from glacier.records import RunStore
-from glacier.storage import TEMP_MARKER
+from glacier.plugins.registry import get_plugin_manager
+from glacier.plugins.payload import PROTOCOL_VERSION
+from glacier.run.history import RunStore
+from glacier.plugins.storage import TEMP_MARKER
 
 # -- tasks at module level, so worker processes can import them -----------------------
 
@@ -148,13 +148,13 @@ def test_a_worker_killed_at_random_moments_never_leaves_a_partial_target(provide
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     # How long a full write takes here, so the kills land before, during and after it.
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "-m", "glacier.worker"], input=payload, env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "glacier.run.worker"], input=payload, env=env, check=True, capture_output=True)
     full = time.monotonic() - t0
     write(out, old)
     rng = random.Random(1234)
     outcomes = {"old": 0, "new": 0}
     for _ in range(20):
-        proc = subprocess.Popen([sys.executable, "-m", "glacier.worker"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen([sys.executable, "-m", "glacier.run.worker"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         proc.stdin.write(payload)
         proc.stdin.close()
         time.sleep(rng.uniform(0.1, full * 1.1))
@@ -169,7 +169,7 @@ def test_a_worker_killed_at_random_moments_never_leaves_a_partial_target(provide
             write(out, old)
     assert outcomes["old"] > 0  # the kills did land mid-run
     # Debris of the killed writers is cleaned by the next write to that target.
-    done = subprocess.run([sys.executable, "-m", "glacier.worker"], input=payload, env=env, capture_output=True, check=True)
+    done = subprocess.run([sys.executable, "-m", "glacier.run.worker"], input=payload, env=env, capture_output=True, check=True)
     assert json.loads(done.stdout.splitlines()[-1])["ok"]
     assert [p for p in os.listdir(Path(path_of(out)).parent) if TEMP_MARKER in p] == []
 

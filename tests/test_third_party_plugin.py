@@ -34,7 +34,7 @@ PIPELINE = """
     import polars as pl
     from glacier import Bucket, Pipeline, Provider
     from glacier.config import LocalConfig
-    from glacier.plugins import plugin_report
+    from glacier.plugins.registry import plugin_report
 
     raw = Bucket.from_uri("shout://lake/raw.parquet")
     out = Bucket.from_uri("shout://lake/out.parquet")

@@ -105,7 +105,7 @@ def test_artifact_is_named_for_its_runtime_and_architecture(built: Artifact) -> 
         "mypkg/py.typed",
         "mypkg/sub/steps.py",
         "glacier/__init__.py",
-        "glacier/protocol.py",
+        "glacier/run/protocol.py",
         "glacier_aws/handler.py",
         "glacier_aws/plugin.py",
         "glacier_aws-0.1.0.dist-info/entry_points.txt",
@@ -145,12 +145,12 @@ def test_artifact_runs_without_site_packages(built: Artifact, tmp_path: Path) ->
     code = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(tmp_path)!r})
-        import polars as pl, s3fs, glacier, glacier.protocol, glacier_aws.plugin, glacier_aws.handler
+        import polars as pl, s3fs, glacier, glacier.run.protocol, glacier_aws.plugin, glacier_aws.handler
         import botocore.session, etl, mypkg.sub.steps
         import aiohttp._http_parser, multidict._multidict  # compiled for this interpreter, not a fallback
         import importlib.metadata
         assert importlib.metadata.version("glacier-core") == glacier.__version__
-        from glacier.plugins import get_plugin_manager
+        from glacier.plugins.registry import get_plugin_manager
         assert "aws" in dict(get_plugin_manager().list_name_plugin()), "entry point not found"
         assert botocore.session.get_session().get_service_model("s3").service_name == "s3"
         assert botocore.session.get_session().get_service_model("sts").service_name == "sts"

@@ -24,7 +24,7 @@ from glacier import Provider, StepStatus
 from glacier.cli import load_pipeline
 from glacier.config import AwsConfig, LambdaConfig
 from glacier.errors import StepTimeoutError, TaskFailedError
-from glacier.generate import DeploymentNotFoundError
+from glacier.errors import DeploymentNotFoundError
 from glacier.testing import ExecutorContract, sample_frame, tasks
 from glacier_aws.storage import polars_storage_options
 from glacier_aws.testing.lambda_service import LambdaService
@@ -292,7 +292,7 @@ def test_a_deployed_function_refuses_payloads_that_name_code(project: Any, tmp_p
 
     import boto3
 
-    from glacier.serialization import config_to_dict
+    from glacier.plugins.serialization import config_to_dict
 
     file, _ = project
     generated = load_pipeline(f"{file}:etl").run(mode="generate", out=tmp_path / "infra")

@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 from glacier import Pipeline, Provider, StepStatus, hookimpl
 from glacier.config import AwsConfig
 from glacier.errors import SourceReadError
-from glacier.plugins import get_plugin_manager
+from glacier.plugins.registry import get_plugin_manager
 from glacier.testing import AtomicCommitContract, BucketContract, sample_frame
 from glacier_aws.storage import S3Storage, polars_storage_options
 

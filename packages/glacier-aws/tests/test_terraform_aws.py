@@ -1,7 +1,7 @@
 """What glacier-aws generates for a pipeline: hardened S3, least-privilege Lambda functions.
 
 The pipeline below is real (a local task and two Lambda tasks over two S3 buckets,
-one source a glob); the plan is built as ``glacier.generate`` builds it, and the
+one source a glob); the plan is built as ``glacier.infra.generate`` builds it, and the
 artifact is a small real zip. Building the real Lambda artifact is slow and tested
 with ``glacier_aws.artifact``; here only what Terraform sees of it matters.
 """
@@ -23,8 +23,9 @@ import pytest
 
 from glacier import Pipeline, Provider
 from glacier.bucket import Bucket
-from glacier.generate import FunctionSpec, GenerationPlan, function_name
-from glacier.terraform import TerraformModule
+from glacier.infra.generate import FunctionSpec, GenerationPlan
+from glacier.infra.naming import function_name
+from glacier.infra.terraform import TerraformModule
 from glacier.testing.terraform import (
     CheckovReport,
     assert_checkov_passes,
@@ -105,7 +106,7 @@ def small_artifact(out: Path, runtime: str, architecture: str) -> Artifact:
 
 
 def make_plan(pipeline: Pipeline, out: Path, **options: Any) -> GenerationPlan:
-    """The AWS plan, grouped the way ``glacier.generate.generate`` groups it."""
+    """The AWS plan, grouped the way ``glacier.infra.generate.generate`` groups it."""
     dag = pipeline.build()
     buckets: list[Any] = []
     functions: dict[str, FunctionSpec] = {}

@@ -12,7 +12,7 @@ import pytest
 
 from glacier import Bucket
 from glacier.errors import PipelineDefinitionError
-from glacier.provider import ProviderBackend
+from glacier.plugins.backend import ProviderBackend
 
 
 class _ThirdParty(ProviderBackend):

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from glacier import DAG, Bucket, Pipeline, TaskInstance
 from glacier.errors import PipelineDefinitionError
-from glacier.executor import Executor
+from glacier.plugins.executor import Executor
 
 
 class _Inline(Executor):
@@ -275,7 +275,7 @@ def test_glacier_graph_prints_the_size_warning(tmp_path, capsys) -> None:  # noq
     file = tmp_path / "wide.py"
     file.write_text(
         "from glacier import Bucket, Pipeline\n"
-        "from glacier.executor import InProcessExecutor\n"
+        "from glacier.run.local import InProcessExecutor\n"
         "local = InProcessExecutor(None)\n"
         "@local.task\n"
         "def keep(df):\n    return df\n"

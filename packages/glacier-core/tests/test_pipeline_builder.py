@@ -6,7 +6,7 @@ import pytest
 
 from glacier import Bucket, Pipeline
 from glacier.errors import PipelineDefinitionError
-from glacier.executor import Executor
+from glacier.plugins.executor import Executor
 
 
 class _Inline(Executor):

@@ -10,9 +10,9 @@ import pytest
 import glacier.config
 from glacier import Provider
 from glacier.errors import PluginNotInstalledError, UnknownSchemeError
-from glacier.plugins import plugin_report
-from glacier.registry import scheme_for
-from glacier.storage import storage_for
+from glacier.plugins.registry import plugin_report
+from glacier.plugins.registry import scheme_for
+from glacier.plugins.storage import storage_for
 
 
 def test_config_from_a_missing_plugin_names_the_package_to_install() -> None:
@@ -37,9 +37,9 @@ def test_provider_for_a_config_no_plugin_serves_says_so() -> None:
 
 @pytest.mark.parametrize(("uri", "package"), [("s3://b/k.parquet", "glacier-aws"), ("gs://b/k", "glacier-gcp"), ("az://c/k", "glacier-azure"), ("zzz://x/y", None)])
 def test_unknown_scheme_names_the_uri_and_the_fix(uri: str, package: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from glacier import registry
+    from glacier.plugins import registry
 
-    builtin = {name: registry.Scheme(name, "glacier.storage:FileStorage", package="glacier-core") for name in ("file", "memory")}
+    builtin = {name: registry.Scheme(name, "glacier.plugins.storage:FileStorage", package="glacier-core") for name in ("file", "memory")}
     monkeypatch.setattr(registry, "schemes", lambda: builtin)
     with pytest.raises(UnknownSchemeError) as info:
         scheme_for(uri)
@@ -49,8 +49,8 @@ def test_unknown_scheme_names_the_uri_and_the_fix(uri: str, package: str | None,
 
 def test_builtins_register_file_and_memory_through_the_same_hooks() -> None:
     report = {info.name: info for info in plugin_report()}
-    assert report["glacier.builtins"].schemes == ["file://", "memory://"]
-    assert "local" in report["glacier.builtins"].executors
+    assert report["glacier.plugins.builtins"].schemes == ["file://", "memory://"]
+    assert "local" in report["glacier.plugins.builtins"].executors
     assert report["local"].configs == ["LocalConfig", "ProcessConfig"]
     assert report["local"].distribution.startswith("glacier-local")
 
@@ -71,9 +71,9 @@ def test_import_glacier_imports_no_cloud_sdk_and_no_fsspec() -> None:
 
 
 def test_two_plugins_claiming_one_scheme_is_an_error_naming_both(monkeypatch: pytest.MonkeyPatch) -> None:
-    from glacier import registry
+    from glacier.plugins import registry
     from glacier.errors import PluginConflictError
-    from glacier.registry import Scheme
+    from glacier.plugins.registry import Scheme
 
     claims = [Scheme("s3", "b_pkg.storage:S3", package="b-pkg"), Scheme("s3", "a_pkg.storage:S3", package="a-pkg")]
     monkeypatch.setattr(registry, "_collect", lambda hook: claims)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import glacier.testing.terraform as checks
-from glacier.terraform import Block, Ref, TerraformModule
+from glacier.infra.terraform import Block, Ref, TerraformModule
 from glacier.testing.terraform import (
     assert_checkov_passes,
     assert_terraform_loads,

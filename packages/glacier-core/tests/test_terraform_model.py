@@ -9,14 +9,7 @@ import hcl2
 import pytest
 
 from glacier.testing.terraform import assert_terraform_loads
-from glacier.terraform import (
-    Block,
-    Ref,
-    Skip,
-    TerraformConflictError,
-    TerraformModule,
-    terraform_identifier,
-)
+from glacier.infra.terraform import Block, Ref, Skip, TerraformConflictError, TerraformModule, terraform_identifier
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 

@@ -8,7 +8,7 @@ import pytest
 
 from glacier import Bucket, Provider
 from glacier.config import LocalConfig
-from glacier.executor import Executor
+from glacier.plugins.executor import Executor
 from glacier.testing import AtomicCommitContract, BucketContract, ExecutorContract
 
 

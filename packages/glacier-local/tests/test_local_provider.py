@@ -11,7 +11,7 @@ import pytest
 from glacier import Pipeline, Provider
 from glacier.config import LocalConfig, ProcessConfig
 from glacier.errors import StepError, StepTimeoutError
-from glacier.protocol import PROTOCOL_VERSION
+from glacier.plugins.payload import PROTOCOL_VERSION
 
 
 def double(df: pl.LazyFrame) -> pl.LazyFrame:

@@ -12,12 +12,12 @@ import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from glacier.errors import StepError, StepTimeoutError
-from glacier.executor import Executor
-from glacier.protocol import build_payload, outcome_from_result
+from glacier.plugins.executor import Executor
+from glacier.plugins.payload import build_payload, outcome_from_result
 
 if TYPE_CHECKING:
     from glacier.dag import TaskInstance
-    from glacier.step import StepOutcome
+    from glacier.plugins.payload import StepOutcome
 
     from glacier_aws.config import AwsConfig, LambdaConfig
 

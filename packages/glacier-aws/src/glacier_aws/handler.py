@@ -10,7 +10,7 @@ Whoever may invoke the function writes its payload, so the payload chooses no co
 function runs only the task named by its ``GLACIER_TASK`` environment variable
 (``"module:qualname"``, set by the generated Terraform) and refuses a payload naming
 another module, another qualname or a file, and bucket configs are rebuilt only from
-config classes of installed plugins (see :func:`glacier.protocol.handle_deployed`).
+config classes of installed plugins (see :func:`glacier.run.protocol.handle_deployed`).
 Inside Lambda the process executes steps only, so it starts no pipeline run: a task
 module's module-level ``pipeline.run()`` is skipped with a one-line notice in the logs.
 """
@@ -21,7 +21,7 @@ import logging
 import os
 from typing import Any
 
-from glacier.protocol import handle_deployed, mark_step_process
+from glacier.run.protocol import handle_deployed, mark_step_process
 
 __all__ = ["handler"]
 

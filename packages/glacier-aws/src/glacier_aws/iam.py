@@ -24,12 +24,12 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from glacier.cache import RECORD_SUFFIX
-from glacier.terraform import Block
+from glacier.run.cache import RECORD_SUFFIX
+from glacier.infra.terraform import Block
 
 if TYPE_CHECKING:
     from glacier.bucket import Bucket
-    from glacier.generate import FunctionSpec
+    from glacier.infra.generate import FunctionSpec
 
 __all__ = ["role_statements", "is_s3", "split_uri", "literal"]
 
@@ -214,7 +214,7 @@ def _list_prefix(key: str) -> str | None:
 
 
 def _record_key(key: str) -> str:
-    """The cache record beside a target (see :func:`glacier.cache.record_uri`)."""
+    """The cache record beside a target (see :func:`glacier.run.cache.record_uri`)."""
     parent, slash, name = key.rpartition("/")
     return f"{parent}{slash}.{name}{RECORD_SUFFIX}"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from glacier import hookimpl
-from glacier.provider import ProviderBackend
-from glacier.registry import CodegenTarget, ExecutorKind, Scheme
+from glacier.plugins.backend import ProviderBackend
+from glacier.plugins.registry import CodegenTarget, ExecutorKind, Scheme
 
 from glacier_aws.config import AwsConfig, LambdaConfig
 

@@ -6,7 +6,7 @@ import re
 from typing import Any, ClassVar
 
 from glacier.errors import PipelineDefinitionError
-from glacier.provider import ProviderBackend
+from glacier.plugins.backend import ProviderBackend
 
 from glacier_aws.config import AwsConfig, LambdaConfig
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from glacier.errors import StorageUnreachableError
-from glacier.storage import Storage
+from glacier.plugins.storage import Storage
 
 if TYPE_CHECKING:
     import fsspec

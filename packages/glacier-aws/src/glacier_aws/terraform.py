@@ -1,7 +1,7 @@
 """Terraform for AWS: hardened S3 buckets, and one Lambda function per serverless task.
 
 ``glacier_aws.terraform:generate`` is glacier-aws's code generator (hook
-``glacier_codegen_targets``). For one :class:`~glacier.generate.GenerationPlan` it
+``glacier_codegen_targets``). For one :class:`~glacier.infra.generate.GenerationPlan` it
 
 - builds one Lambda artifact per distinct (runtime, architecture) of the plan's
   functions, and uploads each through an artifacts bucket: polars' runtime alone is
@@ -28,14 +28,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from glacier.protocol import TASK_ENV
-from glacier.terraform import Block, Ref, TerraformModule, terraform_identifier
+from glacier.run.protocol import TASK_ENV
+from glacier.infra.terraform import Block, Ref, TerraformModule, terraform_identifier
 
 from glacier_aws.config import AwsConfig, LambdaConfig
 from glacier_aws.iam import is_s3, literal, role_statements, split_uri
 
 if TYPE_CHECKING:
-    from glacier.generate import FunctionSpec, GenerationPlan
+    from glacier.infra.generate import FunctionSpec, GenerationPlan
 
     from glacier_aws.artifact import Artifact
 
@@ -503,7 +503,7 @@ def _function(
             variables={
                 k: literal(v)
                 # GLACIER_TASK pins the function to its one task: the handler refuses
-                # any payload that names another (glacier.protocol.handle_deployed).
+                # any payload that names another (glacier.run.protocol.handle_deployed).
                 for k, v in sorted({**config.environment, "GLACIER_FUNCTION": spec.name, TASK_ENV: f"{spec.module}:{spec.qualname}"}.items())
             }
         ),

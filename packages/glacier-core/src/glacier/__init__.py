@@ -11,8 +11,8 @@ Pipeline(name='etl', steps=0)
 
 from glacier.bucket import Bucket
 from glacier.dag import DAG, TaskInstance
-from glacier.executor import Executor
-from glacier.hookspecs import hookimpl
+from glacier.plugins.executor import Executor
+from glacier.plugins.hookspecs import hookimpl
 from glacier.pipeline import Pipeline
 from glacier.provider import Provider
 from glacier.result import RunResult, StepResult, StepStatus

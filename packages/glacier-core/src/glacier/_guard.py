@@ -7,7 +7,7 @@ pipeline again, whose steps would start workers of their own, and so on until th
 (or the cloud bill) gives out. Two rules:
 
 - **While a task's module is imported to run a step** (:func:`importing_task_module`,
-  entered by :func:`glacier.protocol.load_task`), a run is skipped: one line on standard
+  entered by :func:`glacier.run.protocol.load_task`), a run is skipped: one line on standard
   error names the pipeline and the module, and ``run()`` returns a :class:`SkippedRun`
   (``local``/``cloud``) or ``None`` (``analyze``/``generate``), so the rest of the script
   still imports.
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from glacier.errors import GlacierError
-from glacier.protocol import STEP_PROCESS_ENV
+from glacier.run.protocol import STEP_PROCESS_ENV
 from glacier.result import RunResult, StepResult, StepStatus
 
 if TYPE_CHECKING:

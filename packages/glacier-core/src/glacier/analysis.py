@@ -4,7 +4,7 @@ It reads no data: each source's schema comes from its parquet footer, and each
 step's output schema from calling the task on an *empty* LazyFrame of that schema
 and asking polars for the result's schema. The analysis lists the waves, where each
 step runs, every cross-provider transfer and every limit the pipeline breaks (an
-executor's own limits, through :meth:`glacier.executor.Executor.problems`), before
+executor's own limits, through :meth:`glacier.plugins.executor.Executor.problems`), before
 anything is deployed.
 """
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from glacier.provider import Provider
-    from glacier.storage import Storage
+    from glacier.plugins.storage import Storage
 
 __all__ = ["Bucket"]
 
@@ -128,9 +128,9 @@ class Bucket:
 
     @property
     def storage(self) -> Storage:
-        """The :class:`~glacier.storage.Storage` that serves this bucket."""
+        """The :class:`~glacier.plugins.storage.Storage` that serves this bucket."""
         if self._storage is None:
-            from glacier.storage import storage_for
+            from glacier.plugins.storage import storage_for
 
             self._storage = storage_for(self.uri, self.provider_config)
         return self._storage
@@ -149,14 +149,14 @@ class Bucket:
 
     def to_dict(self) -> dict[str, Any]:
         """The bucket as JSON-ready data (URI and provider config), for other processes."""
-        from glacier.serialization import config_to_dict
+        from glacier.plugins.serialization import config_to_dict
 
         return {"uri": self.uri, "config": config_to_dict(self.provider_config)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Bucket:
         """Rebuild a bucket from :meth:`to_dict`."""
-        from glacier.serialization import config_from_dict
+        from glacier.plugins.serialization import config_from_dict
 
         return cls.from_uri(str(data["uri"]), config_from_dict(data.get("config")))
 

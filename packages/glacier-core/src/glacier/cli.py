@@ -78,7 +78,7 @@ INTERRUPTED = 130
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     from glacier.errors import RunInterrupted
-    from glacier.plugins import get_plugin_manager
+    from glacier.plugins.registry import get_plugin_manager
     from glacier.progress import ProgressDisplay, summary_table
 
     pipeline = load_pipeline(args.pipeline)
@@ -157,7 +157,7 @@ def _cmd_runs(args: argparse.Namespace, console: Console) -> int:
 
     from rich.table import Table
 
-    from glacier.records import RunStore
+    from glacier.run.history import RunStore
 
     store = RunStore(args.state_dir)
     if args.action == "show":
@@ -240,11 +240,11 @@ def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
 def _cmd_plugins(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
-    from glacier.plugins import plugin_report
+    from glacier.plugins.registry import plugin_report
 
     table = Table(title="Glacier plugins")
     for column in ("plugin", "distribution", "schemes", "executors", "configs", "codegen"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "plugin")  # a dotted name is read whole
     for info in plugin_report():
         table.add_row(
             info.name,

@@ -23,13 +23,13 @@ __all__: list[str] = []  # filled by the installed plugins; see available()
 
 def available() -> list[str]:
     """The names of every config class the installed plugins provide."""
-    from glacier.registry import config_classes
+    from glacier.plugins.registry import config_classes
 
     return sorted(config_classes())
 
 
 def __getattr__(name: str) -> Any:
-    from glacier.registry import KNOWN_PACKAGES, config_classes
+    from glacier.plugins.registry import KNOWN_PACKAGES, config_classes
 
     found = config_classes().get(name) if name[:1].isupper() else None
     if found is not None:

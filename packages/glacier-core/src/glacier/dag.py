@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from glacier.errors import PipelineDefinitionError
-from glacier.storage import is_glob
+from glacier.plugins.storage import is_glob
 
 if TYPE_CHECKING:
     from glacier.bucket import Bucket

@@ -25,6 +25,7 @@ __all__ = [
     "StepTimeoutError",
     "StorageUnreachableError",
     "RunInterrupted",
+    "DeploymentNotFoundError",
     "error_from_dict",
 ]
 
@@ -276,3 +277,7 @@ def error_from_dict(data: dict[str, Any], step: str) -> StepError:
     if isinstance(err, TaskFailedError):
         err.traceback = data.get("traceback")
     return err
+
+
+class DeploymentNotFoundError(GlacierError):
+    """Cloud mode found no deployment manifest for the pipeline."""

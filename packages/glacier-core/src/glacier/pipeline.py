@@ -166,7 +166,7 @@ class Pipeline:
         if last_step.target is not None:
             msg = "Transform already has a target"
             raise PipelineDefinitionError(msg)
-        from glacier.storage import is_glob
+        from glacier.plugins.storage import is_glob
 
         if is_glob(bucket.uri):
             msg = (
@@ -304,7 +304,7 @@ class Pipeline:
             return skipped_run(self, mode, importing) if mode in ("local", "cloud") else None
         dag = self.build()
         if mode in ("local", "cloud"):
-            from glacier.runner import Runner
+            from glacier.run.runner import Runner
 
             return Runner(self, dag, mode=mode, **kwargs).run()
         if mode == "analyze":
@@ -312,7 +312,7 @@ class Pipeline:
 
             return analyze(self, dag, **kwargs)
         if mode == "generate":
-            from glacier.generate import generate
+            from glacier.infra.generate import generate
 
             return generate(self, dag, **kwargs)
         msg = f"Unknown mode: {mode}\n\nHint: use one of {', '.join(MODES)}"

@@ -11,7 +11,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from glacier.hookspecs import hookimpl
+from glacier.plugins.hookspecs import hookimpl
 from glacier.result import RunResult, StepStatus
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from glacier.dag import TaskInstance
     from glacier.result import StepResult
-    from glacier.runner import RunContext
+    from glacier.plugins.context import RunContext
 
 __all__ = ["ProgressDisplay", "summary_table"]
 

@@ -7,50 +7,16 @@ that config (hook ``glacier_provider_for_config``) and hands the work to the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from glacier.errors import PluginNotInstalledError
+from glacier.plugins.backend import ProviderBackend
 
 if TYPE_CHECKING:
     from glacier.bucket import Bucket
-    from glacier.executor import Executor
+    from glacier.plugins.executor import Executor
 
-__all__ = ["Provider", "ProviderBackend"]
-
-
-class ProviderBackend:
-    """What a provider plugin implements for its config type.
-
-    Subclasses set :attr:`name` and :attr:`scheme`, and override
-    :meth:`default_serverless_config` when the provider has a serverless executor.
-
-    Parameters
-    ----------
-    config
-        The user's config object (e.g. ``AwsConfig(region="us-east-1")``).
-    """
-
-    #: Short provider name, shown in graphs and used to group generated infrastructure.
-    name: ClassVar[str] = "custom"
-    #: The URI scheme of this provider's buckets.
-    scheme: ClassVar[str] = "file"
-
-    def __init__(self, config: Any) -> None:
-        self.config = config
-
-    def bucket_uri(self, bucket: str, path: str) -> str:
-        """The URI of ``path`` in ``bucket`` (``s3://bucket/path`` by default).
-
-        Core calls this with ``bucket`` checked to be one segment and ``path``
-        normalized and inside the bucket (see :class:`~glacier.bucket.Bucket`), and
-        normalizes the URI it returns.
-        """
-        return f"{self.scheme}://{bucket}/{path.lstrip('/')}"
-
-    def default_serverless_config(self) -> Any:
-        """The executor config ``provider.serverless()`` uses when given none."""
-        msg = f"The {self.name!r} provider has no serverless executor; pass serverless(config=...) explicitly"
-        raise ValueError(msg)
+__all__ = ['Provider']
 
 
 class Provider:
@@ -79,8 +45,7 @@ class Provider:
     """
 
     def __init__(self, config: Any) -> None:
-        from glacier.plugins import get_plugin_manager
-        from glacier.registry import KNOWN_PACKAGES
+        from glacier.plugins.registry import KNOWN_PACKAGES, get_plugin_manager
 
         backend = get_plugin_manager().hook.glacier_provider_for_config(config=config)
         if backend is None:
@@ -97,7 +62,7 @@ class Provider:
 
     def local(self) -> Executor:
         """An executor that runs tasks in this Python process."""
-        from glacier.executor import InProcessExecutor
+        from glacier.run.local import InProcessExecutor
 
         return InProcessExecutor(self)
 
@@ -110,7 +75,7 @@ class Provider:
             The function settings (e.g. ``LambdaConfig(memory=1024)``); the
             provider's default when omitted.
         """
-        from glacier.registry import executor_kind, import_object
+        from glacier.plugins.registry import executor_kind, import_object
 
         config = config if config is not None else self.backend.default_serverless_config()
         kind = executor_kind(config)

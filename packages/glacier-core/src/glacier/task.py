@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from glacier.executor import Executor
+    from glacier.plugins.executor import Executor
 
 __all__ = ["Task", "TaskRef"]
 

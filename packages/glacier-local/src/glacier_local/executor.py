@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from glacier.executor import Executor
-from glacier.process import run_in_worker, run_payload
+from glacier.plugins.executor import Executor
+from glacier.run.process import run_in_worker, run_payload
 
 if TYPE_CHECKING:
     from glacier.dag import TaskInstance
-    from glacier.step import StepOutcome
+    from glacier.plugins.payload import StepOutcome
 
     from glacier_local.config import ProcessConfig
 
@@ -22,7 +22,7 @@ __all__ = ["ProcessExecutor"]
 
 
 class ProcessExecutor(Executor):
-    """Runs each step in ``python -m glacier.worker`` (``provider.serverless()`` of a local provider)."""
+    """Runs each step in ``python -m glacier.run.worker`` (``provider.serverless()`` of a local provider)."""
 
     kind: ClassVar[str] = "process"
     runs_here: ClassVar[bool] = True

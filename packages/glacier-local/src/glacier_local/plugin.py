@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from glacier import hookimpl
-from glacier.provider import ProviderBackend
-from glacier.registry import ExecutorKind
+from glacier.plugins.backend import ProviderBackend
+from glacier.plugins.registry import ExecutorKind
 
 from glacier_local.config import LocalConfig, ProcessConfig
 

@@ -38,13 +38,13 @@ from polars.testing import assert_frame_equal
 from glacier.bucket import Bucket
 from glacier.dag import TaskInstance
 from glacier.errors import SourceNotFoundError, StepError, TaskFailedError, TaskOutputError
-from glacier.storage import TEMP_MARKER
+from glacier.plugins.storage import TEMP_MARKER
 from glacier.testing import tasks
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from glacier.executor import Executor
+    from glacier.plugins.executor import Executor
 
 __all__ = ["BucketContract", "AtomicCommitContract", "ExecutorContract", "InfrastructureContract", "sample_frame"]
 
