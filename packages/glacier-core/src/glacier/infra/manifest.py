@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from glacier._atomic import write_atomic
 from glacier._state import state_dir as resolve
 from glacier.errors import DeploymentNotFoundError
 
@@ -44,10 +45,7 @@ def load_deployment(pipeline: str, manifest: str | Path | None = None, state_dir
 def remember(pipeline: str, manifest: dict[str, Any], state_dir: str | None) -> None:
     """Keep a copy of ``manifest`` in the state directory, where cloud mode looks for it by pipeline name."""
     path = resolve(state_dir) / "deployments" / f"{_safe(pipeline)}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_suffix(".tmp")
-    temp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
-    temp.replace(path)
+    write_atomic(path, json.dumps(manifest, indent=2, sort_keys=True, default=str))
 
 
 def _safe(name: str) -> str:

@@ -17,15 +17,14 @@ The state directory is, in order: the pipeline's ``state_dir=`` setting, the
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import socket
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from glacier._atomic import write_atomic
 from glacier._state import state_dir
 
 __all__ = ["RunStore", "owner", "state_dir"]
@@ -107,19 +106,7 @@ class RunStore:
         would otherwise wait for the step's just-written data to reach the disk.
         """
         target = self.path(str(record["pipeline"]), str(record["run_id"]))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as out:
-                json.dump(record, out, indent=2, default=str)
-                out.flush()
-                if durable:
-                    os.fsync(out.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        write_atomic(target, json.dumps(record, indent=2, default=str), durable=durable)
         return target
 
     def list(self, pipeline: str | None = None) -> list[dict[str, Any]]:
