@@ -1,0 +1,1 @@
+"""Generate-time code of glacier-aws: Terraform, IAM and the Lambda artifact."""
