@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-import glacier_aws.artifact as artifact_module
-from glacier_aws.artifact import Artifact, ArtifactTooLargeError, build_artifact
+import glacier_aws.infra.artifact as artifact_module
+from glacier_aws.infra.artifact import Artifact, ArtifactTooLargeError, build_artifact
 from glacier_aws.config import LambdaConfig
 
 # Built for this machine's interpreter and CPU, so the tests can import from the artifact.

@@ -178,7 +178,7 @@ class TestLambdaExecutor(ExecutorContract):
     @pytest.fixture
     def deployment(self, executor: Any, lambda_service: LambdaService, tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> dict[str, Any]:
         # One function per contract task, deployed from a real artifact build.
-        from glacier_aws.artifact import build_artifact
+        from glacier_aws.infra.artifact import build_artifact
 
         out = tmp_path_factory.mktemp("contract-artifact")
         artifact = build_artifact([], executor.config, out)

@@ -3,7 +3,7 @@
 The pipeline below is real (a local task and two Lambda tasks over two S3 buckets,
 one source a glob); the plan is built as ``glacier.infra.generate`` builds it, and the
 artifact is a small real zip. Building the real Lambda artifact is slow and tested
-with ``glacier_aws.artifact``; here only what Terraform sees of it matters.
+with ``glacier_aws.infra.artifact``; here only what Terraform sees of it matters.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from glacier.testing.terraform import (
     assert_checkov_passes,
     assert_terraform_loads,
 )
-from glacier_aws.artifact import Artifact
+from glacier_aws.infra.artifact import Artifact
 from glacier_aws.config import AwsConfig, LambdaConfig
-from glacier_aws.terraform import HANDLER, add_resources, generate
+from glacier_aws.infra.terraform import HANDLER, add_resources, generate
 
 aws = Provider(config=AwsConfig(region="us-east-1"))
 here = aws.local()
@@ -704,9 +704,9 @@ def test_generate_builds_one_artifact_per_runtime_and_architecture_and_fills_the
         calls.append((list(modules), config, out_dir))
         return small_artifact(out_dir.parent, config.runtime, config.architecture)
 
-    fake = types.ModuleType("glacier_aws.artifact")
+    fake = types.ModuleType("glacier_aws.infra.artifact")
     fake.build_artifact = build_artifact  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "glacier_aws.artifact", fake)
+    monkeypatch.setitem(sys.modules, "glacier_aws.infra.artifact", fake)
     heavy_out = aws.bucket(bucket=REPORTS, path="heavy/out.parquet")
     big = Pipeline(name="big").source(summary).transform(heavy).to(heavy_out)
     both = Pipeline.compose(etl(), big, name="etl")

@@ -45,4 +45,4 @@ def glacier_executor_kinds() -> list[ExecutorKind]:
 @hookimpl
 def glacier_codegen_targets() -> list[CodegenTarget]:
     """Terraform for S3 buckets, Lambda functions, IAM roles and log groups."""
-    return [CodegenTarget("terraform-aws", "aws", "glacier_aws.terraform:generate")]
+    return [CodegenTarget("terraform-aws", "aws", "glacier_aws.infra.terraform:generate")]

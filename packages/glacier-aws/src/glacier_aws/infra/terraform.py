@@ -1,6 +1,6 @@
 """Terraform for AWS: hardened S3 buckets, and one Lambda function per serverless task.
 
-``glacier_aws.terraform:generate`` is glacier-aws's code generator (hook
+``glacier_aws.infra.terraform:generate`` is glacier-aws's code generator (hook
 ``glacier_codegen_targets``). For one :class:`~glacier.infra.generate.GenerationPlan` it
 
 - builds one Lambda artifact per distinct (runtime, architecture) of the plan's
@@ -15,7 +15,7 @@
 Checkov checks the generated code does not satisfy are skipped *in* the generated
 code, each with its reason beside the block (``# checkov:skip=ID:reason``).
 
-Roles are built by :mod:`glacier_aws.iam` (what the step code does on S3, and so
+Roles are built by :mod:`glacier_aws.infra.iam` (what the step code does on S3, and so
 what each role allows).
 """
 
@@ -32,12 +32,12 @@ from glacier.run.protocol import TASK_ENV
 from glacier.infra.terraform import Block, Ref, TerraformModule, terraform_identifier
 
 from glacier_aws.config import AwsConfig, LambdaConfig
-from glacier_aws.iam import is_s3, literal, role_statements, split_uri
+from glacier_aws.infra.iam import is_s3, literal, role_statements, split_uri
 
 if TYPE_CHECKING:
     from glacier.infra.generate import FunctionSpec, GenerationPlan
 
-    from glacier_aws.artifact import Artifact
+    from glacier_aws.infra.artifact import Artifact
 
 __all__ = ["AWS_PROVIDER_VERSION", "HANDLER", "add_resources", "generate"]
 
@@ -134,7 +134,7 @@ def generate(plan: GenerationPlan) -> None:
     --------
     >>> pipeline.run(mode="generate", out="infra")  # doctest: +SKIP
     """
-    from glacier_aws.artifact import build_artifact
+    from glacier_aws.infra.artifact import build_artifact
 
     groups: dict[tuple[str, str], list[FunctionSpec]] = {}
     for spec in plan.functions:
