@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import glacier.infra.artifact as build_module
 import glacier_aws.infra.artifact as artifact_module
 from glacier_aws.infra.artifact import Artifact, ArtifactTooLargeError, build_artifact
 from glacier_aws.config import LambdaConfig
@@ -124,7 +125,7 @@ def test_artifact_holds(names: set[str], member: str) -> None:
 
 @pytest.mark.parametrize(
     "top",
-    ["boto3", "s3transfer", "pyarrow", "pandas", "numpy", "rich", "pygments", "bin", "glacier_aws/testing", "glacier_local"],
+    ["boto3", "s3transfer", "pyarrow", "pandas", "numpy", "rich", "pygments", "bin", "glacier_aws/testing", "glacier_local", "hcl2", "lark"],
 )
 def test_artifact_leaves_out(names: set[str], top: str) -> None:
     assert not [n for n in names if n == top or n.startswith((f"{top}/", f"{top}-"))]
@@ -189,8 +190,8 @@ def test_rebuild_is_byte_identical_and_runs_no_pip(
     def no_pip(*args: object, **kwargs: object) -> None:
         raise AssertionError("pip ran although the dependency tree is cached")
 
-    # `built` has filled the lambda-deps cache, so from here on pip must not run.
-    monkeypatch.setattr(artifact_module.subprocess, "run", no_pip)
+    # `built` has filled the dependency cache, so from here on pip must not run.
+    monkeypatch.setattr(build_module.subprocess, "run", no_pip)
     # Two builds back to back (not against the fixture's): Glacier's own sources may be
     # edited while the suite runs, and that is a change of input, not of determinism.
     first = build_artifact(user_modules, LOCAL, tmp_path / "a")
@@ -198,9 +199,9 @@ def test_rebuild_is_byte_identical_and_runs_no_pip(
         os.utime(source, (1_900_000_000, 1_900_000_000))
     # Compress again rather than copy the zip the first build cached.
     key = f"uncached-{os.getpid()}"
-    monkeypatch.setattr(artifact_module, "_content_key", lambda files: key)
+    monkeypatch.setattr(build_module, "_content_key", lambda files: key)
     second = build_artifact(user_modules, LOCAL, tmp_path / "b")
-    (artifact_module._cache_root().parent / "lambda-zips" / f"{key}.zip").unlink()
+    (build_module.cache_root() / "artifact-zips" / f"{key}.zip").unlink()
     assert second.path.read_bytes() == first.path.read_bytes(), _changed_entries(first.path, second.path)
     assert second.sha256_base64 == first.sha256_base64
 
