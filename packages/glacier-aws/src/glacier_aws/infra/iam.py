@@ -1,6 +1,7 @@
 """Least-privilege IAM for one Lambda function: exactly its sources, targets and logs.
 
-What the step code does on S3 (and so what each role allows):
+What the step code touches is computed once, for every provider, by
+:mod:`glacier.infra.access`; this module renders it for S3 (and so what each role allows):
 
 - sources: ``HEAD`` and ranged ``GET`` (``s3:GetObject``) of each source object; a
   glob source is listed under the folder before its first glob character
@@ -24,20 +25,28 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from glacier.run.cache import RECORD_SUFFIX
+from glacier.infra.access import function_access
 from glacier.infra.terraform import Block
 
 if TYPE_CHECKING:
     from glacier.bucket import Bucket
     from glacier.infra.generate import FunctionSpec
 
-__all__ = ["role_statements", "is_s3", "split_uri", "literal"]
+__all__ = ["role_statements", "is_s3", "split_uri", "literal", "S3_SCHEMES"]
+
+#: The URI schemes of S3 objects (``s3a://`` as Spark writes it).
+S3_SCHEMES = ("s3", "s3a")
 
 _GLOB_CHARS = "*?["
 
 
 def role_statements(spec: FunctionSpec, bucket_arn: Callable[[str], str], log_group_arn: str) -> list[Block]:
-    """The least-privilege statements of one function's role.
+    """The least-privilege statements of one function's role, rendered from the access model.
+
+    What the function touches on S3 is :func:`glacier.infra.access.function_access`;
+    this renders it as IAM: ``s3:GetObject`` on what it reads, ``s3:PutObject`` and
+    ``s3:AbortMultipartUpload`` on what it writes, ``s3:ListBucket`` conditioned on
+    the prefixes it lists.
 
     Parameters
     ----------
@@ -48,22 +57,21 @@ def role_statements(spec: FunctionSpec, bucket_arn: Callable[[str], str], log_gr
     log_group_arn
         The ARN of the function's own log group.
     """
-    sources = [b for b in spec.sources if is_s3(b)]
-    targets = [b for b in spec.targets if is_s3(b)]
-    read: set[str] = set()
-    write: set[str] = set()
+    access = function_access(spec).only(S3_SCHEMES)
+    read = {_object_arn(bucket_arn, *_split(uri)) for uri in access.reads}
+    write = {_object_arn(bucket_arn, *_split(uri)) for uri in access.writes | access.temporaries}
     prefixes: dict[str, set[str]] = {}
     unconditioned: set[str] = set()  # buckets listed from their root
-    read_notes: set[str] = set()
-    list_notes: dict[str, set[str]] = {}
-    for bucket in sources:
-        name, key = split_uri(bucket)
-        read.add(_object_arn(bucket_arn, name, _object_pattern(key)))
-        prefix = _list_prefix(key)
-        if prefix is None:
+    for listing in access.lists:
+        name, key = _split(listing.prefix)
+        if listing.deeper and not key:
             unconditioned.add(name)
         else:
-            prefixes.setdefault(name, set()).add(prefix)
+            prefixes.setdefault(name, set()).add(literal(key) + ("*" if listing.deeper else ""))
+    read_notes: set[str] = set()
+    list_notes: dict[str, set[str]] = {}
+    for uri in access.reads:
+        name, key = _split(uri)
         if _first_glob(key) >= 0:
             shown = key.replace("\r", "\\r").replace("\n", "\\n")  # a comment is one line
             read_notes.add(
@@ -75,14 +83,6 @@ def role_statements(spec: FunctionSpec, bucket_arn: Callable[[str], str], log_gr
                 f"s3:prefix is the folder a glob is listed under ({folder + '/' if folder else 'the root'}),"
                 f" so listing for {shown} cannot be narrowed to a suffix"
             )
-    for bucket in targets:
-        name, key = split_uri(bucket)
-        objects = [key] + ([_record_key(key)] if spec.task.cache else [])
-        for obj in objects:
-            arn = _object_arn(bucket_arn, name, _template_key(obj))
-            read.add(arn)
-            write.add(arn)
-        prefixes.setdefault(name, set()).add(_template_key(key) + "/")
 
     statements = [_allow("ReadSourcesAndOwnTargets", ["s3:GetObject"], read, comments=read_notes)]
     if write:
@@ -139,12 +139,16 @@ def _allow(
 
 def is_s3(bucket: Bucket) -> bool:
     """Whether the bucket is on S3 (``s3://`` or ``s3a://``)."""
-    return bucket.scheme in ("s3", "s3a")
+    return bucket.scheme in S3_SCHEMES
 
 
 def split_uri(bucket: Bucket) -> tuple[str, str]:
     """(bucket name, key) from the bucket's normalized URI."""
-    name, _, key = bucket.uri.split("://", 1)[1].partition("/")
+    return _split(bucket.uri)
+
+
+def _split(uri: str) -> tuple[str, str]:
+    name, _, key = uri.split("://", 1)[1].partition("/")
     return name, key
 
 
@@ -159,7 +163,7 @@ def _object_pattern(key: str) -> str:
     A glob becomes the narrowest IAM pattern that still matches every key it matches
     (:func:`_iam_glob`).
     """
-    return _template_key(_iam_glob(key))
+    return literal(_iam_glob(key))
 
 
 def _iam_glob(key: str) -> str:
@@ -197,36 +201,9 @@ def _iam_glob(key: str) -> str:
     return re.sub(r"\*+", "*", "".join(out))
 
 
-def _list_prefix(key: str) -> str | None:
-    """The ``s3:prefix`` pattern a read of ``key`` may list, or None for the root.
-
-    A glob is listed under the folder before its first glob character (polars and
-    s3fs both list by folder, recursively for ``**``); a plain key only by s3fs's
-    directory probe ``KEY/``.
-    """
-    first = _first_glob(key)
-    if first < 0:
-        return _template_key(key) + "/"
-    folder = key[:first].rpartition("/")[0]
-    if not folder:
-        return None
-    return literal(folder) + "/*"
-
-
-def _record_key(key: str) -> str:
-    """The cache record beside a target (see :func:`glacier.run.cache.record_uri`)."""
-    parent, slash, name = key.rpartition("/")
-    return f"{parent}{slash}.{name}{RECORD_SUFFIX}"
-
-
-def _template_key(key: str) -> str:
-    # A "*" or "?" in a key would be an IAM wildcard, but Glacier treats such keys
-    # as globs (see _object_pattern), so a plain key holds neither.
-    return literal(key)
-
-
-def _object_arn(bucket_arn: Callable[[str], str], name: str, pattern: str) -> str:
-    return f"{bucket_arn(name)}/{pattern}"
+def _object_arn(bucket_arn: Callable[[str], str], name: str, key: str) -> str:
+    """The ARN pattern of the object ``key`` (or the objects of a glob) in bucket ``name``."""
+    return f"{bucket_arn(name)}/{_object_pattern(key)}"
 
 
 def literal(text: str) -> str:

@@ -25,11 +25,25 @@ if TYPE_CHECKING:
     import fsspec
     import polars as pl
 
-__all__ = ["Storage", "FileStorage", "MemoryStorage", "storage_for", "TEMP_MARKER", "is_glob"]
+__all__ = [
+    "Storage",
+    "FileStorage",
+    "MemoryStorage",
+    "storage_for",
+    "TEMP_MARKER",
+    "RECORD_SUFFIX",
+    "is_glob",
+    "record_uri",
+    "temp_pattern",
+]
 
 #: Every temporary name contains this; listings and globs of users never match it
 #: because the name also starts with a dot and does not end in ``.parquet``.
 TEMP_MARKER = ".glacier-tmp-"
+
+#: The cache record of a ``cache=True`` step's target is the hidden file
+#: ``.NAME`` + this suffix beside it (see :func:`record_uri`).
+RECORD_SUFFIX = ".glacier.json"
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -38,6 +52,32 @@ def is_glob(uri: str) -> bool:
     """Whether ``uri`` is a glob pattern (``raw/*.parquet``) rather than one object."""
     return any(c in _GLOB_CHARS for c in uri)
 
+
+def record_uri(uri: str) -> str:
+    """Where the cache record of the target ``uri`` lives: a hidden file beside it.
+
+    The runner's cache (:mod:`glacier.run.cache`) reads and writes it there, and the
+    access model (:mod:`glacier.infra.access`) grants it from this same name.
+
+    Examples
+    --------
+    >>> record_uri("s3://lake/daily/summary.parquet")
+    's3://lake/daily/.summary.parquet.glacier.json'
+    """
+    parent, _, name = uri.rpartition("/")
+    return f"{parent}/.{name}{RECORD_SUFFIX}"
+
+
+def temp_pattern(uri: str) -> str:
+    """The glob that every temporary name of ``uri`` (:meth:`Storage.temp_uri`) matches.
+
+    Examples
+    --------
+    >>> temp_pattern("file:///lake/out.parquet")
+    'file:///lake/.out.parquet.glacier-tmp-*'
+    """
+    parent, _, name = uri.rpartition("/")
+    return f"{parent}/.{_glob_escape(name)}{TEMP_MARKER}*"
 
 
 class Storage:
@@ -171,9 +211,7 @@ class Storage:
 
     def _temporaries(self, uri: str) -> list[tuple[str, Any]]:
         """``(path, modified)`` of every temporary file of ``uri``'s writers."""
-        parent, _, name = uri.rpartition("/")
-        pattern = f"{self.path(parent)}/.{_glob_escape(name)}{TEMP_MARKER}*"
-        found = self.fs.glob(pattern, detail=True)
+        found = self.fs.glob(self.path(temp_pattern(uri)), detail=True)
         return [(str(path), info.get("mtime") or info.get("LastModified") or info.get("created")) for path, info in found.items()]
 
     def _delete(self, path: str) -> None:

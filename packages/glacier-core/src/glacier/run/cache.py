@@ -58,6 +58,8 @@ from fractions import Fraction
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
+from glacier.plugins.storage import record_uri
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
@@ -69,12 +71,10 @@ __all__ = [
     "function_fingerprint",
     "code_fingerprint",
     "cache_key",
-    "record_uri",
     "read_record",
     "write_record",
 ]
 
-RECORD_SUFFIX = ".glacier.json"
 
 
 class UnfingerprintableError(TypeError):
@@ -412,16 +412,10 @@ def _a(noun: str) -> str:
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
-def record_uri(target: Bucket) -> str:
-    """Where the cache record of ``target`` lives: a hidden file beside it."""
-    parent, _, name = target.uri.rpartition("/")
-    return f"{parent}/.{name}{RECORD_SUFFIX}"
-
-
 def read_record(target: Bucket) -> dict[str, Any] | None:
     """The cache record beside ``target``, or ``None`` when missing or unreadable."""
     storage = target.storage
-    uri = record_uri(target)
+    uri = record_uri(target.uri)
     try:
         with storage.fs.open(storage.path(uri), "rb") as f:
             data: dict[str, Any] = json.loads(f.read())
@@ -433,7 +427,7 @@ def read_record(target: Bucket) -> dict[str, Any] | None:
 def write_record(target: Bucket, record: dict[str, Any]) -> None:
     """Store the cache record beside ``target`` (one small write, atomic on each store)."""
     storage = target.storage
-    uri = record_uri(target)
+    uri = record_uri(target.uri)
     payload = json.dumps(record, sort_keys=True).encode()
     if storage.atomic_upload:
         storage.fs.pipe_file(storage.path(uri), payload)
