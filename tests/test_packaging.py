@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import venv
+import zipfile
+from email.parser import Parser
 from pathlib import Path
 
 import pytest
@@ -45,7 +47,22 @@ def test_the_wheels_install_with_the_pip_a_fresh_venv_ships_with(wheels: list[Pa
         "assert not heavy, heavy\n"
         "from glacier.config import AwsConfig, LambdaConfig, LocalConfig\n"
         "import glacier_aws.executor, glacier_aws.storage, botocore.session, s3fs\n"
+        "import hcl2, glacier_aws.infra.terraform  # glacier-aws brings glacier-core[infra]\n"
         "print('ok')\n"
     )
     ran = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=120)
     assert ran.stdout.strip() == "ok", ran.stderr[-3000:]
+
+
+def _requires(wheel: Path) -> list[str]:
+    """The ``Requires-Dist`` lines of a wheel's METADATA."""
+    with zipfile.ZipFile(wheel) as zf:
+        name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        return Parser().parsestr(zf.read(name).decode()).get_all("Requires-Dist") or []
+
+
+def test_python_hcl2_is_glacier_cores_infra_extra_which_the_provider_requires(wheels: list[Path]) -> None:
+    by_name = {w.name.split("-")[0]: w for w in wheels}
+    core = _requires(by_name["glacier_core"])
+    assert [r for r in core if r.startswith("python-hcl2")] == ["python-hcl2==8.1.4; extra == 'infra'"]
+    assert [r for r in _requires(by_name["glacier_aws"]) if r.startswith("glacier-core")] == ["glacier-core[infra]"]

@@ -23,6 +23,7 @@ import pytest
 
 from glacier import Pipeline, Provider
 from glacier.bucket import Bucket
+from glacier.infra.access import function_access
 from glacier.infra.generate import FunctionSpec, GenerationPlan
 from glacier.infra.naming import function_name
 from glacier.infra.terraform import TerraformModule
@@ -463,6 +464,31 @@ def test_a_source_is_readable_and_listable_only_as_far_as_its_pattern_reaches(
             "values": sorted(listed),
             "variable": "s3:prefix",
         }
+
+
+def test_every_roles_statements_are_what_the_access_model_says(generated: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    doc = generated[1]
+    specs = make_plan(etl(), tmp_path).functions
+    assert {spec.name for spec in specs} == set(functions_by_name(doc))
+    for spec in specs:
+        access = function_access(spec).only(["s3", "s3a"])
+
+        def arn_of(uri: str) -> str:
+            name, _, key = uri.partition("://")[2].partition("/")
+            return arn(name, key)  # the etl pipeline's globs are IAM patterns as they are
+
+        listed: dict[str, set[str]] = {}
+        for listing in access.lists:
+            name, _, key = listing.prefix.partition("://")[2].partition("/")
+            listed.setdefault(f"aws_s3_bucket.{name.replace('-', '_')}.arn", set()).add(key + ("*" if listing.deeper else ""))
+        assert allowed(doc, spec.name, "s3:GetObject") == {arn_of(u) for u in access.reads}
+        writes = {arn_of(u) for u in access.writes | access.temporaries}
+        assert allowed(doc, spec.name, "s3:PutObject") == writes
+        assert allowed(doc, spec.name, "s3:AbortMultipartUpload") == writes
+        lists = [s for s in statements(doc, spec.name) if s["actions"] == ["s3:ListBucket"]]
+        assert {s["resources"][0]: set(s["condition"][0]["values"]) for s in lists} == listed
+        s3_actions = {a for s in statements(doc, spec.name) for a in s["actions"] if a.startswith("s3:")}
+        assert s3_actions == {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListBucket"}
 
 
 def statement_block(source: str, sid: str) -> str:
