@@ -25,6 +25,7 @@ from glacier.cli import load_pipeline
 from glacier.config import AwsConfig, LambdaConfig
 from glacier.errors import StepTimeoutError, TaskFailedError
 from glacier.errors import DeploymentNotFoundError
+from glacier.plugins import Deployment, DeploymentEntry
 from glacier.testing import ExecutorContract, sample_frame, tasks
 from glacier_aws.storage import polars_storage_options
 from glacier_aws.testing.lambda_service import LambdaService
@@ -176,7 +177,7 @@ class TestLambdaExecutor(ExecutorContract):
         return Provider(config=config).serverless(config=LambdaConfig(timeout=60, runtime=RUNTIME, architecture=ARCH))
 
     @pytest.fixture
-    def deployment(self, executor: Any, lambda_service: LambdaService, tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> dict[str, Any]:
+    def deployment(self, executor: Any, lambda_service: LambdaService, tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> Deployment:
         # One function per contract task, deployed from a real artifact build.
         from glacier_aws.infra.artifact import build_artifact
 
@@ -190,8 +191,8 @@ class TestLambdaExecutor(ExecutorContract):
             function = f"contract-{name.replace('_', '-')}"
             env = {**CREDENTIALS, "GLACIER_TASK": f"glacier.testing.tasks:{name}"}  # as the generated Terraform sets it
             lambda_service.deploy(function, code, "glacier_aws.handler.handler", environment=env, timeout=60)
-            functions[name] = {"function_name": function, "module": "glacier.testing.tasks", "qualname": name}
-        return {"functions": functions}
+            functions[name] = DeploymentEntry(function, "glacier.testing.tasks", name, "aws", "lambda", {"logs": f"CloudWatch (/aws/lambda/{function})"})
+        return Deployment(pipeline="contract", entries=functions)
 
 
 # -- a step never starts a run, and a payload never chooses code --------------------------

@@ -27,6 +27,7 @@ from glacier.infra.access import function_access
 from glacier.infra.generate import FunctionSpec, GenerationPlan
 from glacier.infra.naming import function_name
 from glacier.infra.terraform import TerraformModule
+from glacier.plugins.deployment import DeploymentEntry
 from glacier.testing.terraform import (
     CheckovReport,
     assert_checkov_passes,
@@ -748,15 +749,14 @@ def test_generate_builds_one_artifact_per_runtime_and_architecture_and_fills_the
     ]
     assert all(modules == [(clean.func.__module__, this_file)] for modules, *_ in calls)
     assert plan.manifest == {
-        task: {
-            "provider": "aws",
-            "function_name": f"etl-{task}",
-            "region": "us-east-1",
-            "module": clean.func.__module__,
-            "qualname": task,
-            "runtime": runtime,
-            "architecture": architecture,
-        }
+        task: DeploymentEntry(
+            provider="aws",
+            executor="lambda",
+            function_name=f"etl-{task}",
+            module=clean.func.__module__,
+            qualname=task,
+            extras={"region": "us-east-1", "runtime": runtime, "architecture": architecture, "logs": f"CloudWatch (/aws/lambda/etl-{task})"},
+        )
         for task, architecture in [("clean", "x86_64"), ("summarize", "x86_64"), ("heavy", "arm64")]
     }
     assert len(plan.module.to_dict()["resource"]["aws_s3_object"]) == 2

@@ -1,8 +1,10 @@
 """The Lambda executor: each step is a synchronous invocation of the task's function.
 
-Which function runs which task is read from the deployment manifest that
-``mode="generate"`` wrote. A function error (the handler crashed, or Lambda stopped it
-at its timeout) comes back as a Glacier error naming the step and the function;
+It is a :class:`~glacier.plugins.remote.RemoteExecutor`: the base class finds the task's
+function in the deployment manifest that ``mode="generate"`` wrote, builds the payload
+and names the function (and its CloudWatch log group) in a step's error. This module
+adds the Lambda call: a function error (the handler crashed, or Lambda stopped it at
+its timeout) comes back as a Glacier error naming the step and the function;
 Glacier's own ``retries=`` applies, so boto3's retries are turned off.
 """
 
@@ -12,52 +14,29 @@ import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from glacier.errors import StepError, StepTimeoutError
-from glacier.plugins.executor import Executor
-from glacier.plugins.payload import build_payload, outcome_from_result
+from glacier.plugins.remote import RemoteExecutor
 
 if TYPE_CHECKING:
     from glacier.dag import TaskInstance
-    from glacier.plugins.payload import StepOutcome
+    from glacier.plugins.deployment import DeploymentEntry
 
     from glacier_aws.config import AwsConfig, LambdaConfig
 
 __all__ = ["LambdaExecutor"]
 
 
-class LambdaExecutor(Executor):
+class LambdaExecutor(RemoteExecutor):
     """Runs steps as AWS Lambda invocations (``provider.serverless(config=LambdaConfig(...))``)."""
 
     kind: ClassVar[str] = "lambda"
-    runs_here: ClassVar[bool] = False
-    needs_deployment: ClassVar[bool] = True
+    function_label: ClassVar[str] = "Lambda function"
     config: LambdaConfig
 
-    def run(self, instance: TaskInstance, run_id: str, attempt: int = 1, **context: Any) -> StepOutcome:
-        """Invoke the task's deployed function for this step."""
-        deployment = context.get("deployment") or {}
-        entry = deployment.get("functions", {}).get(instance.task.name)
-        if entry is None:
-            msg = f"task {instance.task.name!r} has no deployed Lambda function in the deployment manifest"
-            raise StepError(instance.name, msg, hint="run generate again and `terraform apply` it: the pipeline changed since it was deployed")
-        payload = build_payload(instance, run_id, attempt)
-        # Inside the artifact the task's module is imported by name, never by a local path.
-        payload["task"] = {"module": entry["module"], "qualname": entry["qualname"], "file": None}
-        payload["function"] = function = entry["function_name"]
-        try:
-            return outcome_from_result(self.invoke(payload), instance.name)
-        except StepError as err:
-            if f"Lambda function {function!r}" in err.what:
-                raise
-            # The step failed inside the function: say which one, and where its logs are.
-            hint = f"{err.hint + '; ' if err.hint else ''}the function's logs are in CloudWatch (/aws/lambda/{function})"
-            named = type(err)(err.step, f"{err.what} (in Lambda function {function!r})", uri=err.uri, hint=hint)
-            named.traceback = getattr(err, "traceback", None)  # type: ignore[attr-defined]
-            raise named from err
-
-    def invoke(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Invoke ``payload["function"]`` synchronously and return the handler's result dict."""
+    def invoke_function(self, entry: DeploymentEntry, payload: dict[str, Any]) -> dict[str, Any]:
+        """Invoke ``entry``'s function synchronously and return the handler's result dict."""
         step = str(payload.get("step"))
-        function = str(payload["function"])
+        function = entry.function_name
+        logs = f"see the function's logs in {self.logs_hint(entry) or f'CloudWatch (/aws/lambda/{function})'}"
         client = self._client()
         try:
             response = client.invoke(FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(payload).encode())
@@ -78,7 +57,7 @@ class LambdaExecutor(Executor):
                 msg = f"Lambda function {function!r} ran past its timeout of {self.config.timeout}s and was stopped ({message}); the target was left as it was"
                 raise StepTimeoutError(step, msg, uri=uri, hint="raise LambdaConfig(timeout=...) (at most 900 s) or make the step do less work")
             msg = f"Lambda function {function!r} failed: {kind}: {message}"
-            raise StepError(step, msg, uri=uri, hint=f"see the function's logs in CloudWatch (/aws/lambda/{function})")
+            raise StepError(step, msg, uri=uri, hint=logs)
         if not isinstance(result, dict):
             msg = f"Lambda function {function!r} returned {str(result)[:200]!r}, not a Glacier result"
             raise StepError(step, msg, hint="the function's handler must be glacier_aws.handler.handler")

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from glacier.run.protocol import TASK_ENV
 from glacier.infra.terraform import Block, Ref, TerraformModule, terraform_identifier
+from glacier.plugins.deployment import DeploymentEntry
 
 from glacier_aws.config import AwsConfig, LambdaConfig
 from glacier_aws.infra.iam import is_s3, literal, role_statements, split_uri
@@ -151,15 +152,8 @@ def generate(plan: GenerationPlan) -> None:
     region = _region(plan)
     for spec in plan.functions:
         config = _lambda_config(spec)
-        plan.manifest[spec.task.name] = {
-            "provider": "aws",
-            "function_name": spec.name,
-            "region": region,
-            "module": spec.module,
-            "qualname": spec.qualname,
-            "runtime": config.runtime,
-            "architecture": config.architecture,
-        }
+        extras = {"region": region, "runtime": config.runtime, "architecture": config.architecture, "logs": f"CloudWatch (/aws/lambda/{spec.name})"}
+        plan.manifest[spec.task.name] = DeploymentEntry(spec.name, spec.module, spec.qualname, "aws", spec.executor.kind, extras)
 
 
 def add_resources(plan: GenerationPlan, artifacts: Mapping[tuple[str, str], Artifact]) -> None:

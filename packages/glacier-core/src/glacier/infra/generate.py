@@ -14,15 +14,15 @@ Files written to ``out``: ``main.tf``, the artifacts under ``artifacts/``, and
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from glacier.infra.manifest import MANIFEST, remember
+from glacier.infra.manifest import MANIFEST, remember, write_deployment
 from glacier.infra.naming import function_name
+from glacier.plugins.deployment import Deployment, DeploymentEntry
 
 if TYPE_CHECKING:
     from glacier.bucket import Bucket
@@ -93,7 +93,8 @@ class GenerationPlan:
     functions
         This provider's serverless tasks.
     manifest
-        Deployment entries to fill, by task name (``function_name`` at least).
+        The :class:`~glacier.plugins.deployment.DeploymentEntry` to fill for each of
+        :attr:`functions`, by task name: what cloud mode invokes for the task.
     options
         The keyword arguments given to ``run(mode="generate", ...)``.
     """
@@ -105,7 +106,7 @@ class GenerationPlan:
     out: Path
     buckets: list[Bucket]
     functions: list[FunctionSpec]
-    manifest: dict[str, dict[str, Any]]
+    manifest: dict[str, DeploymentEntry]
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -123,6 +124,18 @@ class GenerateResult:
     When the pipeline has nothing to deploy (no serverless task and no bucket of a
     provider that generates infrastructure), nothing is written: ``files`` and
     ``providers`` are empty and :attr:`nothing_to_deploy` is true.
+
+    Attributes
+    ----------
+    out
+        The output directory.
+    files
+        What was written.
+    manifest
+        The deployment manifest as written (JSON data: see
+        :mod:`glacier.plugins.deployment`).
+    providers
+        The providers whose generators ran.
     """
 
     out: Path
@@ -180,7 +193,8 @@ def generate(pipeline: Pipeline, dag: DAG, *, out: str | Path = "infra", state_d
         if spec is None:
             spec = by_task[inst.task.name] = _function_spec(pipeline, inst)
         spec.steps.append(inst)
-    manifest: dict[str, Any] = {"pipeline": pipeline.name, "generated": time.time(), "out": str(out_dir), "functions": {}}
+    entries: dict[str, DeploymentEntry] = {}
+    manifest = Deployment(pipeline=pipeline.name, entries=entries, generated=time.time(), out=str(out_dir))
     providers = sorted(set(buckets) | set(functions))
     targets = {}
     for provider in providers:
@@ -191,7 +205,7 @@ def generate(pipeline: Pipeline, dag: DAG, *, out: str | Path = "infra", state_d
             continue  # e.g. local buckets: nothing to deploy
         targets[provider] = target
     if not targets:  # only this machine's buckets and executors: write nothing
-        return GenerateResult(out=out_dir, files=[], manifest=manifest, providers=[])
+        return GenerateResult(out=out_dir, files=[], manifest=manifest.to_dict(), providers=[])
     out_dir.mkdir(parents=True, exist_ok=True)
     used = []
     for provider, target in targets.items():
@@ -203,20 +217,20 @@ def generate(pipeline: Pipeline, dag: DAG, *, out: str | Path = "infra", state_d
             out=out_dir,
             buckets=buckets.get(provider, []),
             functions=list(functions.get(provider, {}).values()),
-            manifest=manifest["functions"],
+            manifest=entries,
             options=options,
         )
         import_object(target.generator)(plan)
         used.append(provider)
     files = module.write(out_dir)
     manifest_path = out_dir / MANIFEST
-    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    write_deployment(manifest, manifest_path)
     remember(pipeline.name, manifest, state_dir or pipeline.config.get("state_dir"))
     files.append(manifest_path)
     artifacts = out_dir / "artifacts"
     if artifacts.exists():
         files.extend(sorted(p for p in artifacts.iterdir() if p.is_file()))
-    return GenerateResult(out=out_dir, files=files, manifest=manifest, providers=used)
+    return GenerateResult(out=out_dir, files=files, manifest=manifest.to_dict(), providers=used)
 
 
 def _function_spec(pipeline: Pipeline, inst: TaskInstance) -> FunctionSpec:

@@ -1,7 +1,10 @@
-"""The deployment manifest: which deployed function runs which task.
+"""The deployment manifest's files: which deployed function runs which task.
 
-``mode="generate"`` writes it (``glacier-deployment.json`` beside the Terraform, and a
-copy in the state directory); cloud mode reads it to find each task's function.
+``mode="generate"`` writes a :class:`~glacier.plugins.deployment.Deployment`
+(``glacier-deployment.json`` beside the Terraform, and a copy in the state directory);
+cloud mode reads it to find each task's function. Its fields are documented in
+:mod:`glacier.plugins.deployment`. A manifest of another format version than
+:data:`~glacier.plugins.deployment.DEPLOYMENT_VERSION` is refused.
 """
 
 from __future__ import annotations
@@ -14,20 +17,22 @@ from typing import Any
 from glacier._atomic import write_atomic
 from glacier._state import state_dir as resolve
 from glacier.errors import DeploymentNotFoundError
+from glacier.plugins.deployment import DEPLOYMENT_VERSION, Deployment
 
-__all__ = ["MANIFEST", "load_deployment", "remember"]
+__all__ = ["MANIFEST", "load_deployment", "remember", "write_deployment"]
 
 
 MANIFEST = "glacier-deployment.json"
 
 
-def load_deployment(pipeline: str, manifest: str | Path | None = None, state_dir: str | None = None) -> dict[str, Any]:
+def load_deployment(pipeline: str, manifest: str | Path | None = None, state_dir: str | None = None) -> Deployment:
     """The deployment manifest of ``pipeline``: from ``manifest`` or the state directory.
 
     Raises
     ------
     DeploymentNotFoundError
-        When there is none, with what to do about it.
+        When there is none, or when it is of another format version (written by
+        another Glacier), with what to do about it.
     """
     path = Path(manifest) if manifest else resolve(state_dir) / "deployments" / f"{_safe(pipeline)}.json"
     if not path.exists():
@@ -38,14 +43,32 @@ def load_deployment(pipeline: str, manifest: str | Path | None = None, state_dir
             "(or pass manifest=DIR/glacier-deployment.json)"
         )
         raise DeploymentNotFoundError(msg)
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
+    data: Any = json.loads(path.read_text())
+    version = data.get("version") if isinstance(data, dict) else None
+    if version != DEPLOYMENT_VERSION:
+        found = f"version {version!r}" if version is not None else "no version"
+        msg = (
+            f"The deployment manifest of pipeline {pipeline!r} at {path} has {found}; this Glacier reads "
+            f"version {DEPLOYMENT_VERSION} only.\n\n"
+            "Hint: run generate again with this Glacier and `terraform apply` it, so that the deployed "
+            "functions and the manifest match the code that runs them"
+        )
+        raise DeploymentNotFoundError(msg)
+    return Deployment.from_dict(data)
 
 
-def remember(pipeline: str, manifest: dict[str, Any], state_dir: str | None) -> None:
+def write_deployment(deployment: Deployment, path: str | Path) -> None:
+    """Write ``deployment`` to the file ``path`` (in one step: a reader never sees half of it)."""
+    write_atomic(Path(path), _json(deployment))
+
+
+def remember(pipeline: str, manifest: Deployment, state_dir: str | None) -> None:
     """Keep a copy of ``manifest`` in the state directory, where cloud mode looks for it by pipeline name."""
-    path = resolve(state_dir) / "deployments" / f"{_safe(pipeline)}.json"
-    write_atomic(path, json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    write_atomic(resolve(state_dir) / "deployments" / f"{_safe(pipeline)}.json", _json(manifest))
+
+
+def _json(deployment: Deployment) -> str:
+    return json.dumps(deployment.to_dict(), indent=2, sort_keys=True, default=str)
 
 
 def _safe(name: str) -> str:

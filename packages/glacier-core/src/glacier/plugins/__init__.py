@@ -12,6 +12,8 @@ hooks it contributes:
 - infrastructure generators (:class:`CodegenTarget`).
 
 Steps cross to where they run as the JSON payload of :mod:`glacier.plugins.payload`;
+a remote executor finds its task's function in the deployment manifest, a
+:class:`Deployment` of :class:`DeploymentEntry` (:mod:`glacier.plugins.deployment`);
 lifecycle hooks are told about the run through a :class:`RunContext`. See
 ``docs/plugins.md`` for the provider package template.
 
@@ -28,6 +30,7 @@ Examples
 from glacier.plugins import hookspecs
 from glacier.plugins.backend import ProviderBackend
 from glacier.plugins.context import RunContext
+from glacier.plugins.deployment import Deployment, DeploymentEntry
 from glacier.plugins.executor import Executor
 from glacier.plugins.hookspecs import hookimpl, hookspec
 from glacier.plugins.payload import (
@@ -42,15 +45,19 @@ from glacier.plugins.registry import (
     Scheme,
     get_plugin_manager,
 )
+from glacier.plugins.remote import RemoteExecutor
 from glacier.plugins.serialization import config_from_dict, config_to_dict
 from glacier.plugins.storage import Storage
 
 __all__ = [
     "PROTOCOL_VERSION",
     "CodegenTarget",
+    "Deployment",
+    "DeploymentEntry",
     "Executor",
     "ExecutorKind",
     "ProviderBackend",
+    "RemoteExecutor",
     "RunContext",
     "Scheme",
     "StepOutcome",

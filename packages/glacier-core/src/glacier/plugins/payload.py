@@ -1,7 +1,8 @@
 """The executor protocol: one JSON payload in, one JSON result out.
 
 Every executor that runs a step somewhere else (a worker process, AWS Lambda, Cloud
-Functions, Azure Functions) sends the same payload and gets the same result back::
+Functions, Azure Functions) sends the same payload and gets the same result back.
+This is the one description of its shape::
 
     payload = {
         "protocol": 1,
@@ -11,11 +12,37 @@ Functions, Azure Functions) sends the same payload and gets the same result back
         "task": {"module": "pipelines.etl", "qualname": "double", "file": "/abs/pipelines/etl.py"},
         "sources": {"df": {"uri": "s3://lake/raw.parquet", "config": {...}}},
         "target": {"uri": "s3://lake/out.parquet", "config": {...}},
+        "function": "etl-double",
     }
     result = {"ok": True, "rows": 10, "bytes": 2048, "seconds": 0.4, "fingerprint": "ETag=...;size=2048"}
     result = {"ok": False, "error": {"type": "SourceNotFoundError", "step": ..., "uri": ..., ...}}
 
-Configs carry names and endpoints, never secrets: each side uses its own credentials.
+The payload's keys:
+
+``protocol``
+    :data:`PROTOCOL_VERSION`; the receiving side refuses another.
+``run_id``, ``step``, ``attempt``
+    Which run, which step (a task's name, or ``task#2`` when a task runs more than
+    once) and which attempt (from 1) this is; logged where the step runs.
+``task``
+    The task as ``module``, ``qualname`` and ``file`` (the file a worker on this
+    machine may load it from). A remote executor sends the module and qualname of its
+    :class:`~glacier.plugins.deployment.DeploymentEntry` and ``"file": None``: a
+    deployed function imports its one task by name.
+``sources``
+    One bucket per parameter of the task: its ``uri`` and its ``config`` (from
+    :func:`~glacier.plugins.serialization.config_to_dict`).
+``target``
+    The bucket the step writes, in the same form.
+``function``
+    Only from a :class:`~glacier.plugins.remote.RemoteExecutor`: the name of the
+    deployed function it is sent to (the entry's ``function_name``).
+
+The result is ``ok`` with the target's ``rows``, ``bytes``, the step's ``seconds``
+and the target's ``fingerprint`` (see :class:`StepOutcome`), or not ``ok`` with the
+step's ``error`` as :meth:`glacier.errors.StepError.to_dict` gives it (plus its
+``traceback``). Configs carry names and endpoints, never secrets: each side uses its
+own credentials.
 
 What a payload may ask for, and what the side that runs the step does with it, is
 :mod:`glacier.run.protocol`.

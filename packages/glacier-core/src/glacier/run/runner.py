@@ -36,6 +36,7 @@ from glacier.run.process import WorkerGroup, worker_group
 if TYPE_CHECKING:
     from glacier.dag import DAG, TaskInstance
     from glacier.pipeline import Pipeline
+    from glacier.plugins.deployment import Deployment
     from glacier.plugins.payload import StepOutcome
 
 __all__ = ['INTERRUPT_GRACE', 'Runner', 'new_run_id']
@@ -104,7 +105,7 @@ class Runner:
         self.resume = resume
         self.manifest = manifest
         self.state_dir = state_dir or pipeline.config.get("state_dir")
-        self.deployment: dict[str, Any] | None = None
+        self.deployment: Deployment | None = None
         from glacier.run.history import RunStore
 
         self.store = RunStore(state_dir or pipeline.config.get("state_dir"))

@@ -44,6 +44,7 @@ from glacier.testing import tasks
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from glacier.plugins.deployment import Deployment
     from glacier.plugins.executor import Executor
 
 __all__ = ["BucketContract", "AtomicCommitContract", "ExecutorContract", "InfrastructureContract", "sample_frame"]
@@ -175,7 +176,7 @@ class ExecutorContract:
         raise NotImplementedError
 
     @pytest.fixture
-    def deployment(self) -> dict[str, Any] | None:
+    def deployment(self) -> Deployment | None:
         """Override for cloud executors: the manifest mapping the contract's tasks to functions."""
         return None
 
