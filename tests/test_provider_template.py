@@ -69,5 +69,6 @@ def test_loading_a_plugin_module_imports_no_sdk(package: str) -> None:
 def test_the_docs_give_the_template_file_for_file() -> None:
     text = (ROOT / "docs" / "plugins.md").read_text()
     section = text.split("## The provider package template", 1)[1].split("\n## ", 1)[0]
-    for name in {*CLOUD_PROVIDER, *TESTS} - {"__init__.py", "py.typed", "testing/__init__.py"}:
+    names = [*(set(CLOUD_PROVIDER) - {"__init__.py", "py.typed", "testing/__init__.py"}), *(f"tests/{name}" for name in TESTS)]
+    for name in names:
         assert f"`{name}`" in section, name
