@@ -11,7 +11,6 @@ import os
 import platform
 import sys
 import textwrap
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from glacier import Provider, StepStatus
+from glacier import StepStatus
 from glacier.cli import load_pipeline
-from glacier.config import AwsConfig, LambdaConfig
+from glacier.config import AwsConfig
 from glacier.errors import StepTimeoutError, TaskFailedError
 from glacier.errors import DeploymentNotFoundError
-from glacier.plugins import Deployment, DeploymentEntry
-from glacier.testing import ExecutorContract, sample_frame, tasks
+from glacier.testing import sample_frame
 from glacier_aws.storage import polars_storage_options
 from glacier_aws.testing.lambda_service import LambdaService
 
@@ -161,38 +159,6 @@ def test_cloud_mode_without_a_deployment_says_what_to_do(project: Any, tmp_path:
     etl = load_pipeline(f"{file}:etl")
     with pytest.raises(DeploymentNotFoundError, match=r"(?s)No deployment of pipeline 'etl'.*terraform.*apply"):
         etl.run(mode="cloud")
-
-
-class TestLambdaExecutor(ExecutorContract):
-    """The contract suite, run through the real Lambda protocols."""
-
-    @pytest.fixture
-    def make_bucket(self, aws_config: AwsConfig, s3_bucket: str):  # noqa: ANN201
-        provider = Provider(config=aws_config)
-        return lambda path: provider.bucket(bucket=s3_bucket, path=path)
-
-    @pytest.fixture
-    def executor(self, aws_config: AwsConfig, lambda_service: LambdaService):  # noqa: ANN201
-        config = AwsConfig(region=aws_config.region, endpoint_url=aws_config.endpoint_url, service_endpoints={"lambda": lambda_service.endpoint_url})
-        return Provider(config=config).serverless(config=LambdaConfig(timeout=60, runtime=RUNTIME, architecture=ARCH))
-
-    @pytest.fixture
-    def deployment(self, executor: Any, lambda_service: LambdaService, tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> Deployment:
-        # One function per contract task, deployed from a real artifact build.
-        from glacier_aws.infra.artifact import build_artifact
-
-        out = tmp_path_factory.mktemp("contract-artifact")
-        artifact = build_artifact([], executor.config, out)
-        code = out / "code"
-        with zipfile.ZipFile(artifact.path) as archive:
-            archive.extractall(code)
-        functions = {}
-        for name in tasks.__all__:
-            function = f"contract-{name.replace('_', '-')}"
-            env = {**CREDENTIALS, "GLACIER_TASK": f"glacier.testing.tasks:{name}"}  # as the generated Terraform sets it
-            lambda_service.deploy(function, code, "glacier_aws.handler.handler", environment=env, timeout=60)
-            functions[name] = DeploymentEntry(function, "glacier.testing.tasks", name, "aws", "lambda", {"logs": f"CloudWatch (/aws/lambda/{function})"})
-        return Deployment(pipeline="contract", entries=functions)
 
 
 # -- a step never starts a run, and a payload never chooses code --------------------------

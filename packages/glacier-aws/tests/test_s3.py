@@ -1,4 +1,4 @@
-"""s3:// buckets against moto's server: contracts, the seed's ETL, cache and resume."""
+"""s3:// buckets against moto's server (the contract suites are in test_contracts.py): the seed's ETL, cache and resume."""
 
 from __future__ import annotations
 
@@ -13,14 +13,8 @@ from glacier import Pipeline, Provider, StepStatus, hookimpl
 from glacier.config import AwsConfig
 from glacier.errors import SourceReadError
 from glacier.plugins.registry import get_plugin_manager
-from glacier.testing import AtomicCommitContract, BucketContract, sample_frame
+from glacier.testing import sample_frame
 from glacier_aws.storage import S3Storage, polars_storage_options
-
-
-class TestS3Buckets(BucketContract, AtomicCommitContract):
-    @pytest.fixture
-    def make_bucket(self, aws: Provider, s3_bucket: str):  # noqa: ANN201
-        return lambda path: aws.bucket(bucket=s3_bucket, path=path)
 
 
 def test_polars_options_use_object_store_keys_that_reach_the_endpoint(aws_config: AwsConfig, s3_bucket: str) -> None:

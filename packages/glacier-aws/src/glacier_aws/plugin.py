@@ -21,9 +21,9 @@ def glacier_configs() -> list[type]:
 def glacier_provider_for_config(config: Any) -> ProviderBackend | None:
     """The AWS provider for an ``AwsConfig``."""
     if isinstance(config, AwsConfig):
-        from glacier_aws.provider import AwsProvider
+        from glacier_aws.backend import AwsBackend
 
-        return AwsProvider(config)
+        return AwsBackend(config)
     return None
 
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from glacier.errors import brief
+from glacier.task import call_task
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -135,16 +138,16 @@ def _output_schema(inst: TaskInstance, schemas: dict[str, Any], plan: StepPlan) 
             try:
                 schema = bucket.scan().collect_schema()  # the parquet footer only
             except Exception as exc:
-                plan.problems.append(f"cannot read the schema of source {bucket.uri} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
+                plan.problems.append(f"cannot read the schema of source {bucket.uri} ({brief(exc)})")
                 return None
         frames[param] = pl.LazyFrame(schema=schema)
     try:
-        result = inst.task.func(*frames.values()) if len(frames) == 1 else inst.task.func(**frames)
+        result = call_task(inst.task.func, frames)
         if isinstance(result, pl.DataFrame):
             return result.schema
         if isinstance(result, pl.LazyFrame):
             return result.collect_schema()
         plan.problems.append(f"the task returns {type(result).__name__}, not a polars LazyFrame or DataFrame")
     except Exception as exc:
-        plan.problems.append(f"the task does not fit its sources' schema ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
+        plan.problems.append(f"the task does not fit its sources' schema ({brief(exc)})")
     return None

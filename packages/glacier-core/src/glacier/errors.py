@@ -27,7 +27,23 @@ __all__ = [
     "RunInterrupted",
     "DeploymentNotFoundError",
     "error_from_dict",
+    "brief",
 ]
+
+
+def brief(exc: BaseException) -> str:
+    """An exception in one line: its type and the first line of its message.
+
+    What a step's error or an analysis problem quotes of the polars or storage error
+    behind it; the whole error stays attached as ``__cause__``.
+
+    Examples
+    --------
+    >>> brief(ValueError("column 'x' not found\\n\\nResolved plan: ..."))
+    "ValueError: column 'x' not found"
+    """
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
 def _message(what: str, hint: str | None) -> str:

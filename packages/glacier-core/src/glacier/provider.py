@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from glacier.errors import PluginNotInstalledError
+from glacier.errors import PipelineDefinitionError, PluginNotInstalledError
 from glacier.plugins.backend import ProviderBackend
 
 if TYPE_CHECKING:
@@ -74,11 +74,28 @@ class Provider:
         config
             The function settings (e.g. ``LambdaConfig(memory=1024)``); the
             provider's default when omitted.
+
+        Raises
+        ------
+        PipelineDefinitionError
+            When the config selects an executor kind that belongs to another provider
+            (``ExecutorKind.provider``), e.g. a ``LambdaConfig`` given to a local
+            provider: that executor would need the other provider's config (region,
+            endpoints) to reach its functions.
         """
         from glacier.plugins.registry import executor_kind, import_object
 
         config = config if config is not None else self.backend.default_serverless_config()
         kind = executor_kind(config)
+        if kind.provider is not None and kind.provider != self.name:
+            config_name, own = type(config).__name__, type(self.config).__name__
+            msg = (
+                f"{config_name} selects the {kind.name!r} executor of provider {kind.provider!r}, "
+                f"but serverless() was called on provider {self.name!r} ({own}).\n\n"
+                f"Hint: make it from a {kind.provider!r} provider (Provider(config=...).serverless(config={config_name}(...))), "
+                f"or give this provider a config of its own executor kind ({type(self.backend.default_serverless_config()).__name__})"
+            )
+            raise PipelineDefinitionError(msg)
         cls = import_object(kind.executor)
         executor: Executor = cls(self, config)
         return executor

@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from glacier.plugins.executor import Executor
 
-__all__ = ["Task", "TaskRef"]
+__all__ = ["Task", "TaskRef", "call_task"]
+
+
+def call_task(func: Callable[..., Any], frames: Mapping[str, Any]) -> Any:
+    """Call a task with its sources' frames, the way every step and analysis does.
+
+    A one-source task gets its frame as its one argument, whatever the parameter is
+    called; a task of several sources (``.sources({...})``) gets each frame by its
+    parameter name.
+
+    Examples
+    --------
+    >>> call_task(lambda df: df, {"raw": 1})
+    1
+    >>> call_task(lambda sales, customers: sales - customers, {"customers": 1, "sales": 3})
+    2
+    """
+    return func(*frames.values()) if len(frames) == 1 else func(**frames)
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ def glacier_configs() -> list[type]:
 def glacier_provider_for_config(config: Any) -> ProviderBackend | None:
     """The local provider for a ``LocalConfig``."""
     if isinstance(config, LocalConfig):
-        from glacier_local.provider import LocalProvider
+        from glacier_local.backend import LocalBackend
 
-        return LocalProvider(config)
+        return LocalBackend(config)
     return None
 
 

@@ -21,7 +21,6 @@ what each role allows).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from glacier.run.protocol import TASK_ENV
+from glacier.infra.naming import bounded_name
 from glacier.infra.terraform import Block, Ref, TerraformModule, terraform_identifier
 from glacier.plugins.deployment import DeploymentEntry
 
@@ -358,9 +358,7 @@ def _artifacts_bucket(
     # make the name this deployment's own.
     account = module.data("aws_caller_identity", "current", {}).account_id
     slug = re.sub(r"[^a-z0-9]+", "-", plan.pipeline.name.lower()).strip("-") or "pipeline"
-    if len(slug) > _ARTIFACTS_SLUG_MAX:
-        digest = hashlib.sha256(plan.pipeline.name.encode()).hexdigest()[:8]
-        slug = f"{slug[: _ARTIFACTS_SLUG_MAX - 9].rstrip('-')}-{digest}"
+    slug = bounded_name(slug, _ARTIFACTS_SLUG_MAX, identity=plan.pipeline.name)
     return buckets.add(
         f"glacier-{slug}-artifacts",
         skips=_ARTIFACT_BUCKET_SKIPS,
@@ -462,7 +460,7 @@ def _function(
         "aws_iam_role",
         ident,
         {
-            "name": literal(_bounded(f"{spec.name}-lambda", 64)),
+            "name": literal(bounded_name(f"{spec.name}-lambda", 64)),
             "description": literal(f"Glacier task {spec.task.name} as Lambda {spec.name}"),
             "assume_role_policy": trust.json,
         },
@@ -480,7 +478,7 @@ def _function(
     body: dict[str, Any] = {
         "function_name": literal(spec.name),
         "description": literal(
-            _bounded(f"Glacier task {spec.task.name} ({spec.module}.{spec.qualname})", 256)
+            bounded_name(f"Glacier task {spec.task.name} ({spec.module}.{spec.qualname})", 256)
         ),
         "role": role.arn,
         "handler": HANDLER,
@@ -528,13 +526,6 @@ def _function(
         function.arn,
         description=f"The ARN of the Lambda function of task {spec.task.name}.",
     )
-
-
-def _bounded(name: str, limit: int) -> str:
-    if len(name) <= limit:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[: limit - 9].rstrip('-')}-{digest}"
 
 
 def _lambda_config(spec: FunctionSpec) -> LambdaConfig:

@@ -19,9 +19,11 @@ from glacier.errors import (
     TargetWriteError,
     TaskFailedError,
     TaskOutputError,
+    brief,
 )
 from glacier.plugins.payload import StepOutcome
 from glacier.plugins.storage import is_glob
+from glacier.task import call_task
 
 if TYPE_CHECKING:
     import polars as pl
@@ -52,7 +54,7 @@ def read_source(step: str, bucket: Bucket) -> pl.LazyFrame:
         # extra metadata request per source.
         if not storage.exists(bucket.uri):
             raise SourceNotFoundError(step, "the source does not exist", uri=bucket.uri) from None
-        raise SourceReadError(step, f"the source cannot be read as parquet ({_brief(exc)})", uri=bucket.uri) from exc
+        raise SourceReadError(step, f"the source cannot be read as parquet ({brief(exc)})", uri=bucket.uri) from exc
     return frame
 
 
@@ -78,7 +80,7 @@ def execute_step(
     started = time.perf_counter()
     frames = {param: read_source(step, bucket) for param, bucket in sources.items()}
     try:
-        result = func(*frames.values()) if len(frames) == 1 else func(**frames)
+        result = call_task(func, frames)
     except StepError:
         raise
     except Exception as exc:
@@ -104,7 +106,7 @@ def execute_step(
         _raise_if_glob_schemas_differ(step, sources, exc)
         raise TargetWriteError(
             step,
-            f"writing the result failed ({_brief(exc)}); the target was left as it was",
+            f"writing the result failed ({brief(exc)}); the target was left as it was",
             uri=target.uri,
             hint="check the task's query and that the target's location is writable",
         ) from exc
@@ -126,7 +128,7 @@ def _check_plan(step: str, frame: pl.LazyFrame, sources: Mapping[str, Bucket]) -
         uris = ", ".join(b.uri for b in sources.values())
         raise SourceReadError(
             step,
-            f"the task's query does not fit its source's schema ({_brief(exc)})",
+            f"the task's query does not fit its source's schema ({brief(exc)})",
             uri=uris,
             hint="check the source has the columns and types the task expects",
         ) from exc
@@ -205,8 +207,3 @@ def _glob_schema_differences(bucket: Bucket) -> list[str]:
             differences.append(f"column {column!r}: {', '.join(described)}")
     return differences
 
-
-def _brief(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(exc).__name__}: {first}"

@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["AtomicCommitContract", "BucketContract", "ExecutorContract", "InfrastructureContract", "sample_frame"]
+__all__ = [
+    "AtomicCommitContract",
+    "BucketContract",
+    "ExecutorContract",
+    "HandlerContract",
+    "InfrastructureContract",
+    "PluginContract",
+    "ProviderFixtures",
+    "sample_frame",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""The AWS provider: ``s3://`` buckets and Lambda as the serverless executor."""
+"""The AWS provider's backend: ``s3://`` buckets and Lambda as the serverless executor."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from glacier.plugins.backend import ProviderBackend
 
 from glacier_aws.config import AwsConfig, LambdaConfig
 
-__all__ = ["AwsProvider"]
+__all__ = ["AwsBackend"]
 
 _S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]*[a-z0-9]")
 
 
-class AwsProvider(ProviderBackend):
+class AwsBackend(ProviderBackend):
     """Serves :class:`~glacier_aws.config.AwsConfig`."""
 
     name: ClassVar[str] = "aws"

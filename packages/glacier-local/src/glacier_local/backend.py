@@ -1,4 +1,4 @@
-"""The local provider: buckets on disk or in memory."""
+"""The local provider's backend: buckets on disk or in memory."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from glacier.plugins.backend import ProviderBackend
 
 from glacier_local.config import LocalConfig, ProcessConfig
 
-__all__ = ["LocalProvider"]
+__all__ = ["LocalBackend"]
 
 
-class LocalProvider(ProviderBackend):
+class LocalBackend(ProviderBackend):
     """Serves :class:`~glacier_local.config.LocalConfig`."""
 
     name: ClassVar[str] = "local"
