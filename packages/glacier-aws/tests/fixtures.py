@@ -120,3 +120,10 @@ class AwsFixtures(ProviderFixtures):
         out = folder / "infra"
         load_pipeline(f"{file}:pipeline").run(mode="generate", out=out)
         return out
+
+    @pytest.fixture
+    def check_roles(self) -> Callable[[Path], list[str]]:
+        from glacier.cli import load_pipeline
+        from glacier_aws.testing.roles import role_problems
+
+        return lambda generated: role_problems(generated, load_pipeline(f"{generated.parent / 'contract_pipeline.py'}:pipeline"))

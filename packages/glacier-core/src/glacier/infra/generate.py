@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from glacier.plugins.executor import Executor
     from glacier.task import Task
 
-__all__ = ['FunctionSpec', 'GenerationPlan', 'GenerateResult', 'generate']
+__all__ = ["FunctionSpec", "GenerationPlan", "GenerateResult", "function_specs", "generate"]
 
 
 @dataclass
@@ -152,6 +152,25 @@ class GenerateResult:
         return f"GenerateResult(out={str(self.out)!r}, providers={self.providers}, files={len(self.files)})"
 
 
+def function_specs(pipeline: Pipeline, dag: DAG) -> dict[str, dict[str, FunctionSpec]]:
+    """The functions to deploy: provider name -> task name -> :class:`FunctionSpec`.
+
+    One function per serverless task, holding every step that runs the task; tasks
+    whose executor runs on this machine need none.
+    """
+    functions: dict[str, dict[str, FunctionSpec]] = {}
+    for inst in dag.topological_sort():
+        executor = inst.task.executor
+        if executor.runs_here:
+            continue
+        by_task = functions.setdefault(executor.provider.name, {})
+        spec = by_task.get(inst.task.name)
+        if spec is None:
+            spec = by_task[inst.task.name] = _function_spec(pipeline, inst)
+        spec.steps.append(inst)
+    return functions
+
+
 def generate(pipeline: Pipeline, dag: DAG, *, out: str | Path = "infra", state_dir: str | None = None, **options: Any) -> GenerateResult:
     """Write the Terraform root module, the artifacts and the deployment manifest.
 
@@ -183,16 +202,7 @@ def generate(pipeline: Pipeline, dag: DAG, *, out: str | Path = "infra", state_d
             group = buckets.setdefault(bucket.provider_name, [])
             if bucket not in group:
                 group.append(bucket)
-    functions: dict[str, dict[str, FunctionSpec]] = {}
-    for inst in dag.topological_sort():
-        executor = inst.task.executor
-        if executor.runs_here:
-            continue
-        by_task = functions.setdefault(executor.provider.name, {})
-        spec = by_task.get(inst.task.name)
-        if spec is None:
-            spec = by_task[inst.task.name] = _function_spec(pipeline, inst)
-        spec.steps.append(inst)
+    functions = function_specs(pipeline, dag)
     entries: dict[str, DeploymentEntry] = {}
     manifest = Deployment(pipeline=pipeline.name, entries=entries, generated=time.time(), out=str(out_dir))
     providers = sorted(set(buckets) | set(functions))
