@@ -24,6 +24,8 @@ import pytest
 from glacier import Pipeline, Provider
 from glacier.bucket import Bucket
 from glacier.infra.access import function_access
+from glacier.testing.terraform import blocks
+from glacier.testing.terraform import unquote as text
 from glacier.infra.generate import FunctionSpec, GenerationPlan
 from glacier.infra.naming import function_name
 from glacier.infra.terraform import TerraformModule
@@ -169,31 +171,6 @@ def checkov(generated: tuple[Path, dict[str, Any]]) -> CheckovReport:
 
 
 # -- reading main.tf back ---------------------------------------------------------------
-
-
-def text(value: Any) -> Any:
-    """python-hcl2 keeps quotes and ``${}`` around values; strip them."""
-    if isinstance(value, str):
-        if value.startswith('"') and value.endswith('"'):
-            value = value[1:-1]
-        if value.startswith("${") and value.endswith("}"):
-            value = value[2:-1]
-        return value
-    if isinstance(value, list):
-        return [text(v) for v in value]
-    if isinstance(value, dict):
-        return {text(k): text(v) for k, v in value.items() if not k.startswith("__")}
-    return value
-
-
-def blocks(doc: dict[str, Any], kind: str, type_: str) -> dict[str, dict[str, Any]]:
-    """Every ``kind "type_" "name"`` block of the parsed file, by name."""
-    found: dict[str, dict[str, Any]] = {}
-    for entry in doc.get(kind, []):
-        for t, named in entry.items():
-            if text(t) == type_:
-                found.update({text(name): body for name, body in named.items()})
-    return found
 
 
 def resources(doc: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:

