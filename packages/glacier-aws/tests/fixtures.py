@@ -58,7 +58,8 @@ class AwsFixtures(ProviderFixtures):
     step_timeout = 2
 
     @pytest.fixture(scope="class")
-    def lambda_service(self) -> Iterator[LambdaService]:
+    @classmethod
+    def lambda_service(cls) -> Iterator[LambdaService]:
         with LambdaService() as service:
             yield service
 
@@ -111,7 +112,8 @@ class AwsFixtures(ProviderFixtures):
         ]
 
     @pytest.fixture(scope="class")
-    def generated_dir(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    @classmethod
+    def generated_dir(cls, tmp_path_factory: pytest.TempPathFactory) -> Path:
         from glacier.cli import load_pipeline
 
         folder = tmp_path_factory.mktemp("contract-generate")
