@@ -331,8 +331,19 @@ def test_a_ref_and_its_template_count_as_the_same_body():
     module = TerraformModule()
     bucket = module.resource("aws_s3_bucket", "lake", {})
 
-    module.resource("aws_s3_bucket_versioning", "lake", {"bucket": bucket.id})
-    module.resource("aws_s3_bucket_versioning", "lake", {"bucket": "${aws_s3_bucket.lake.id}"})
+    first = module.resource("aws_s3_bucket_versioning", "lake", {"bucket": bucket.id})
+    before = module.to_hcl()
+    again = module.resource(
+        "aws_s3_bucket_versioning", "lake", {"bucket": "${aws_s3_bucket.lake.id}"}
+    )
+
+    assert again == first
+    assert module.to_hcl() == before  # merged into the one block, not replaced or dropped
+    assert module.to_dict()["resource"]["aws_s3_bucket_versioning"] == {
+        "lake": {"bucket": "${aws_s3_bucket.lake.id}"}
+    }
+    assert before.count('resource "aws_s3_bucket_versioning" "lake"') == 1
+    assert "bucket = aws_s3_bucket.lake.id\n" in before  # still a reference, not a string
 
 
 def test_a_resource_and_a_data_source_may_share_type_and_name():
