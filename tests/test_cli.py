@@ -79,8 +79,15 @@ def test_a_file_with_several_pipelines_asks_which(pipelines: Path) -> None:
 
 
 def test_unknown_pipeline_and_missing_file_are_usage_errors(pipelines: Path) -> None:
-    assert "has no pipeline 'nope'" in glacier("run", f"{pipelines}:nope", root=pipelines.parent).stdout
-    assert glacier("graph", "missing.py", root=pipelines.parent).returncode == 2
+    unknown = glacier("run", f"{pipelines}:nope", root=pipelines.parent)
+    assert unknown.returncode == 2, unknown.stdout + unknown.stderr
+    # the console wraps at COLUMNS: compare with the line breaks folded
+    assert "has no pipeline 'nope'; it defines: good, bad" in " ".join(unknown.stdout.split())
+    assert not (pipelines.parent / "lake" / "good.parquet").exists()  # nothing ran
+
+    missing = glacier("graph", "missing.py", root=pipelines.parent)
+    assert missing.returncode == 2, missing.stdout + missing.stderr
+    assert "No such pipeline file: missing.py" in " ".join(missing.stdout.split())
 
 
 def test_graph_prints_mermaid(pipelines: Path) -> None:
