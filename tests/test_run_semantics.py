@@ -50,6 +50,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.events: list[tuple] = []
+        self.errors: list[BaseException] = []
 
     @hookimpl
     def glacier_step_started(self, run, step, attempt) -> None:  # noqa: ANN001
@@ -58,6 +59,7 @@ class Recorder:
     @hookimpl
     def glacier_step_failed(self, run, step, error, attempt, will_retry) -> None:  # noqa: ANN001
         self.events.append(("failed", step.name, attempt, will_retry))
+        self.errors.append(error)
 
 
 @pytest.fixture
@@ -128,6 +130,14 @@ def test_a_timed_out_attempt_counts_as_a_failed_attempt_for_retries(provider, re
     assert result["sleeps"].status is StepStatus.TIMED_OUT
     assert result["sleeps"].attempts == 2
     assert "(after 2 attempts)" in str(result["sleeps"].error)
+    # Plugins are told of each timed-out attempt as of any failed one, retry first.
+    assert recorder.events == [
+        ("started", "sleeps", 1),
+        ("failed", "sleeps", 1, True),
+        ("started", "sleeps", 2),
+        ("failed", "sleeps", 2, False),
+    ]
+    assert all(isinstance(e, StepTimeoutError) for e in recorder.errors), recorder.errors
 
 
 # -- atomic commits under SIGKILL --------------------------------------------------------
