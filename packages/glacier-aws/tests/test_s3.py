@@ -27,10 +27,25 @@ def test_polars_options_use_object_store_keys_that_reach_the_endpoint(aws_config
     assert pl.scan_parquet(uri, storage_options=options).collect()["x"].to_list() == [1]
 
 
-def test_service_endpoints_override_the_shared_endpoint() -> None:
-    config = AwsConfig(endpoint_url="http://127.0.0.1:1", service_endpoints={"s3": "http://127.0.0.1:2"})
-    assert polars_storage_options(config)["aws_endpoint_url"] == "http://127.0.0.1:2"
-    assert S3Storage(config).make_filesystem().client_kwargs.get("region_name") == "us-east-1"
+def test_service_endpoints_override_the_shared_endpoint(aws_config: AwsConfig, s3_bucket: str) -> None:
+    """The shared endpoint is a closed port, the s3 one is moto: every S3 path must reach moto."""
+    import socket
+
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    moto = aws_config.endpoint_url
+    assert moto is not None
+    config = AwsConfig(region="us-east-1", endpoint_url=closed, service_endpoints={"s3": moto})
+    assert polars_storage_options(config)["aws_endpoint_url"] == moto
+    assert config.endpoint_for("lambda") == closed  # the other services keep the shared one
+
+    storage, uri = S3Storage(config), f"s3://{s3_bucket}/override/data.parquet"
+    frame = sample_frame(7)
+    storage.write(frame.lazy(), uri)  # through polars' object_store
+    assert storage.exists(uri) and storage.fingerprint(uri)  # through s3fs
+    assert_frame_equal(storage.scan(uri).collect(), frame)
+    assert storage.fs.ls(f"{s3_bucket}/override") == [f"{s3_bucket}/override/data.parquet"]
 
 
 def _extract(df: pl.LazyFrame) -> pl.LazyFrame:
