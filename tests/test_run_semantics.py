@@ -178,6 +178,31 @@ def test_a_worker_killed_at_random_moments_never_leaves_a_partial_target(provide
             outcomes["new"] += 1
             write(out, old)
     assert outcomes["old"] > 0  # the kills did land mid-run
+    # The random kills may all land before or after the write: one more lands inside
+    # it for certain, once the writer's temporary file is there (polled, not timed).
+    folder = Path(path_of(out)).parent
+
+    def debris() -> list[str]:
+        return [p for p in os.listdir(folder) if TEMP_MARKER in p]
+
+    caught: list[str] = []
+    for _ in range(10):  # a writer may finish between two polls: start another
+        before = set(debris())
+        proc = subprocess.Popen([sys.executable, "-m", "glacier.run.worker"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        proc.stdin.write(payload)
+        proc.stdin.close()
+        while proc.poll() is None and not (caught := sorted(set(debris()) - before)):
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        got = read(out)  # whole, whichever it is
+        if caught and proc.returncode == -signal.SIGKILL and set(caught) <= set(debris()):
+            break  # killed while its temporary was there: before the commit
+        assert got.equals(old) or (got.height == rows and got["v"][-1] == rows)
+        caught = []
+        write(out, old)
+    assert caught, "no kill landed while the target was being written"
+    assert got.equals(old)  # killed mid-write: the old target, whole
     # Debris of the killed writers is cleaned by the next write to that target.
     done = subprocess.run([sys.executable, "-m", "glacier.run.worker"], input=payload, env=env, capture_output=True, check=True)
     assert json.loads(done.stdout.splitlines()[-1])["ok"]
