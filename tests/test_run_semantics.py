@@ -213,6 +213,7 @@ def test_a_worker_killed_at_random_moments_never_leaves_a_partial_target(provide
 
 PIPELINE = '''
 import os
+import time
 from pathlib import Path
 import polars as pl
 from glacier import Pipeline, Provider
@@ -228,9 +229,23 @@ def log(name):
         f.write(name + "\\n")
 
 
+def rendezvous():
+    """With BARRIER set, wait here until RUNS runs have arrived: proof that they overlap."""
+    folder = os.environ.get("BARRIER")
+    if not folder:
+        return
+    Path(folder, str(os.getpid())).touch()
+    deadline = time.monotonic() + 60  # a generous limit against a hang, not a timing check
+    while len(os.listdir(folder)) < int(os.environ["RUNS"]):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the other runs never reached step1")
+        time.sleep(0.01)
+
+
 @local.task(cache={cache})
 def step1(df):
     log("step1")
+    rendezvous()
     return df.filter(pl.col("v") > 0)
 
 
@@ -360,11 +375,16 @@ def test_fail_fast_stops_everything_at_the_first_failure(provider) -> None:  # n
 
 def test_two_runs_at_once_on_the_same_targets_both_finish_whole(project) -> None:  # noqa: ANN001
     project.write_code(cache=False)
-    env = dict(os.environ, ROOT=str(project.root), LOG=str(project.log))
+    barrier = project.root.parent / "barrier"
+    barrier.mkdir()
+    # Each run waits in step1 until both have arrived there, so they do overlap.
+    env = dict(os.environ, ROOT=str(project.root), LOG=str(project.log), BARRIER=str(barrier), RUNS="2")
     cmd = [sys.executable, "-m", "glacier.cli", "run", f"{project.file}:both"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env) for _ in range(2)]
     for proc in procs:
         assert proc.wait(timeout=120) == 0, proc.stdout.read().decode() if proc.stdout else ""
+    assert len(os.listdir(barrier)) == 2  # both runs were inside step1 at once
+    assert project.calls() == ["other", "other", "step1", "step1", "step2", "step2", "step3", "step3"]
     expected = pl.DataFrame({"w": [12]})
     assert pl.read_parquet(project.root / "lake" / "a3.parquet").equals(expected)
     assert pl.read_parquet(project.root / "lake" / "a1.parquet")["v"].to_list() == [1, 2, 3]
