@@ -29,11 +29,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from glacier.errors import GlacierError
-from glacier.run.protocol import STEP_PROCESS_ENV
 from glacier.result import RunResult, StepResult, StepStatus
 
 if TYPE_CHECKING:
     from glacier.pipeline import Pipeline
+
+#: Set to ``"1"`` in a process that executes steps: such a process starts no pipeline run.
+STEP_PROCESS_ENV = "GLACIER_STEP_PROCESS"
 
 # A context variable, not a process global: only code running inside the import (the
 # module's own top level, in the importing thread) is affected, never a run that another
@@ -52,7 +54,13 @@ def importing_task_module(what: str) -> Iterator[None]:
 
 
 def mark_step_process() -> None:
-    """Declare that this process (and every process it starts) executes steps."""
+    """Declare that this process, and every process it starts, executes steps.
+
+    Sets ``GLACIER_STEP_PROCESS=1``: from then on ``Pipeline.run()`` raises here, except
+    while a task's module is being imported, where a run is skipped with a notice. A
+    worker process and every deployed function's handler call it; a provider's handler
+    should call it when it knows it runs inside its platform (not in a test process).
+    """
     os.environ[STEP_PROCESS_ENV] = "1"
 
 

@@ -39,6 +39,7 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from glacier._guard import STEP_PROCESS_ENV, importing_task_module, mark_step_process
 from glacier.errors import StepError
 from glacier.plugins.payload import PROTOCOL_VERSION
 
@@ -46,15 +47,11 @@ if TYPE_CHECKING:
     from glacier.bucket import Bucket
     from glacier.task import TaskRef
 
-__all__ = ['TASK_ENV', 'STEP_PROCESS_ENV', 'handle', 'handle_deployed', 'mark_step_process', 'load_task']
+__all__ = ["TASK_ENV", "STEP_PROCESS_ENV", "handle", "handle_deployed", "mark_step_process", "load_task"]
 
 
 #: The environment variable of a deployed function that names its one task, ``"module:qualname"``.
 TASK_ENV = "GLACIER_TASK"
-
-#: Set to ``"1"`` in a process that executes steps: such a process starts no pipeline run.
-STEP_PROCESS_ENV = "GLACIER_STEP_PROCESS"
-
 
 def handle(payload: dict[str, Any], *, task: str | None = None) -> dict[str, Any]:
     """Run the step a payload describes, here, and return the result dict. Never raises.
@@ -119,19 +116,6 @@ def handle_deployed(payload: dict[str, Any]) -> dict[str, Any]:
         hint = f"deploy it from the Terraform that `generate` wrote, which sets {TASK_ENV}=module:qualname on each function"
         return {"ok": False, "error": {**StepError(step, msg, hint=hint).to_dict(), "traceback": None}}
     return handle(payload, task=pinned)
-
-
-def mark_step_process() -> None:
-    """Declare that this process, and every process it starts, executes steps.
-
-    Sets ``GLACIER_STEP_PROCESS=1``: from then on ``Pipeline.run()`` raises here, except
-    while a task's module is being imported, where a run is skipped with a notice. A
-    worker process and every deployed function's handler call it; a provider's handler
-    should call it when it knows it runs inside its platform (not in a test process).
-    """
-    from glacier._guard import mark_step_process as mark
-
-    mark()
 
 
 def _step_name(payload: Any) -> str:
@@ -211,8 +195,6 @@ def _importable_as(name: str, file: str | None) -> bool:
 
 
 def _import_module(name: str, file: str | None) -> Any:
-    from glacier._guard import importing_task_module
-
     if file:
         folder = os.path.dirname(file)
         if folder not in sys.path:
