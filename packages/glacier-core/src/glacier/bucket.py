@@ -122,6 +122,26 @@ class Bucket:
         return self.scheme
 
     @property
+    def cloud(self) -> str:
+        """Where the bucket's data lives: ``"local"`` (this machine), ``"aws"``, ``"gcp"``...
+
+        The provider that made the bucket; for a bucket made from a URI, the provider of
+        its scheme (:func:`~glacier.plugins.registry.scheme_provider`), else the scheme.
+
+        Examples
+        --------
+        >>> Bucket.from_uri("memory://lake/a.parquet").cloud
+        'local'
+        >>> Bucket.from_uri("s3://lake/a.parquet").cloud
+        'aws'
+        """
+        if self.provider is not None:
+            return self.provider.name
+        from glacier.plugins.registry import scheme_provider
+
+        return scheme_provider(self.scheme) or self.scheme
+
+    @property
     def scheme(self) -> str:
         """The URI scheme (``"s3"``, ``"file"``...)."""
         return self.uri.split("://", 1)[0]

@@ -67,6 +67,16 @@ class TaskInstance:
         self.dependents: list[TaskInstance] = []
 
     @property
+    def cloud(self) -> str:
+        """Where the step runs in ``mode="cloud"``: its executor's provider (``"aws"`` for
+        Lambda), or ``"local"`` for an executor that runs on this machine (whatever
+        provider made it: ``aws.local()`` runs here)."""
+        executor = self.task.executor
+        if executor.runs_here or executor.provider is None:
+            return "local"
+        return executor.provider.name
+
+    @property
     def single_source(self) -> bool:
         """Whether the task takes one source (passed as its one argument)."""
         return len(self.sources) == 1
@@ -229,12 +239,19 @@ class DAG:
         are quoted and escaped. A bucket is labelled with its path, lengthened by the
         bucket name (and then the folders above it) until no two buckets share a label.
 
+        When the pipeline spans several clouds, each cloud is a subgraph (``this
+        machine`` for ``"local"``) holding its steps (placed by where they run:
+        :attr:`TaskInstance.cloud`) and its buckets (:attr:`Bucket.cloud`); an edge
+        between two clouds is dotted and labelled ``from → to``. A pipeline on one
+        cloud is drawn without subgraphs.
+
         Warns (``UserWarning``) when the graph is past Mermaid's default limits of
         500 edges or 50,000 characters, which a renderer then refuses to draw.
         """
         steps = self.topological_sort()
         labels = _bucket_labels([b for inst in steps for b in (*inst.sources.values(), inst.target)])
-        lines = ["graph LR"]
+        # (cloud, line) for a node, (None, line) for an edge, in drawing order.
+        items: list[tuple[str | None, str]] = []
         bucket_ids: dict[Bucket, str] = {}
         edges = 0
 
@@ -242,17 +259,35 @@ class DAG:
             node = bucket_ids.get(bucket)
             if node is None:
                 node = bucket_ids[bucket] = f"b{len(bucket_ids)}"
-                lines.append(f'    {node}[("{_label(labels[bucket])}")]')
+                items.append((bucket.cloud, f'{node}[("{_label(labels[bucket])}")]'))
             return node
+
+        def edge(start: str, end: str, label: str | None, clouds: tuple[str, str]) -> str:
+            if clouds[0] != clouds[1]:
+                crossing = f"{_cloud_name(clouds[0])} → {_cloud_name(clouds[1])}"
+                text = crossing if label is None else f"{label}: {crossing}"
+                return f'{start} -.->|"{_label(text)}"| {end}'
+            return f"{start} --> {end}" if label is None else f'{start} -- "{_label(label)}" --> {end}'
 
         for index, inst in enumerate(steps):
             task_id = f"t{index}"
-            lines.append(f'    {task_id}["{_label(inst.name)}<br/>({_label(inst.task.executor.type)})"]')
+            items.append((inst.cloud, f'{task_id}["{_label(inst.name)}<br/>({_label(inst.task.executor.type)})"]'))
             for param, bucket in inst.sources.items():
-                edge = "-->" if inst.single_source else f'-- "{_label(param)}" -->'
-                lines.append(f"    {bucket_node(bucket)} {edge} {task_id}")
-            lines.append(f"    {task_id} --> {bucket_node(inst.target)}")
+                node = bucket_node(bucket)
+                items.append((None, edge(node, task_id, None if inst.single_source else param, (bucket.cloud, inst.cloud))))
+            node = bucket_node(inst.target)
+            items.append((None, edge(task_id, node, None, (inst.cloud, inst.target.cloud))))
             edges += len(inst.sources) + 1
+        lines = ["graph LR"]
+        clouds = list(dict.fromkeys(cloud for cloud, _ in items if cloud is not None))
+        if len(clouds) <= 1:
+            lines.extend(f"    {line}" for _, line in items)
+        else:
+            for number, cloud in enumerate(clouds):
+                lines.append(f'    subgraph c{number}["{_label(_cloud_name(cloud))}"]')
+                lines.extend(f"        {line}" for where, line in items if where == cloud)
+                lines.append("    end")
+            lines.extend(f"    {line}" for where, line in items if where is None)
         text = "\n".join(lines)
         if edges > MERMAID_MAX_EDGES or len(text) > MERMAID_MAX_TEXT_SIZE:
             msg = (
@@ -277,6 +312,10 @@ MERMAID_MAX_EDGES = 500
 MERMAID_MAX_TEXT_SIZE = 50_000
 
 _UNSAFE = re.compile(r'["<>#]')
+
+
+def _cloud_name(cloud: str) -> str:
+    return "this machine" if cloud == "local" else cloud
 
 
 def _label(text: str) -> str:

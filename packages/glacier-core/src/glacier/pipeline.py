@@ -321,13 +321,25 @@ class Pipeline:
     def visualize(self) -> str:
         """The pipeline as a Mermaid flowchart (text).
 
+        A pipeline that spans several clouds gets one subgraph per cloud, with the
+        edges between clouds dotted and labelled (see :meth:`glacier.dag.DAG.to_mermaid`).
+
         Examples
         --------
-        >>> print(pipeline.visualize())  # doctest: +SKIP
+        >>> from glacier import Pipeline, Provider
+        >>> from glacier.config import LocalConfig
+        >>> here = Provider(config=LocalConfig(root="/tmp/glacier-doc"))
+        >>> @here.local().task
+        ... def extract(df):
+        ...     return df
+        >>> p = Pipeline(name="etl").source(here.bucket(bucket="raw", path="data.parquet")).transform(extract)
+        >>> print(p.to(here.bucket(bucket="out", path="data.parquet")).visualize())
         graph LR
             t0["extract<br/>(local)"]
-            b0[("raw/data.parquet")] --> t0
-            ...
+            b0[("raw/data.parquet")]
+            b0 --> t0
+            b1[("out/data.parquet")]
+            t0 --> b1
         """
         return self.build().to_mermaid()
 

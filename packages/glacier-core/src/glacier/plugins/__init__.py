@@ -9,7 +9,8 @@ hooks it contributes:
 - bucket URI schemes (:class:`Scheme`), each served by a :class:`Storage` subclass;
 - executor kinds (:class:`ExecutorKind`): an :class:`Executor` subclass, or for a
   deployed function a :class:`RemoteExecutor` that implements ``invoke_function``;
-- infrastructure generators (:class:`CodegenTarget`).
+- infrastructure generators (:class:`CodegenTarget`);
+- what leaving its cloud costs per GB (:class:`EgressPrice`), for ``mode="analyze"``.
 
 Steps cross to where they run as the JSON payload of :mod:`glacier.plugins.payload`;
 a remote executor finds its task's function in the deployment manifest, a
@@ -41,6 +42,7 @@ from glacier.plugins.payload import (
 )
 from glacier.plugins.registry import (
     CodegenTarget,
+    EgressPrice,
     ExecutorKind,
     Scheme,
     get_plugin_manager,
@@ -54,6 +56,7 @@ __all__ = [
     "CodegenTarget",
     "Deployment",
     "DeploymentEntry",
+    "EgressPrice",
     "Executor",
     "ExecutorKind",
     "ProviderBackend",

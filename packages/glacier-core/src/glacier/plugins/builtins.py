@@ -14,8 +14,8 @@ from glacier.plugins.registry import ExecutorKind, Scheme
 def glacier_storage_schemes() -> list[Scheme]:
     """The local disk and fsspec's in-process memory filesystem."""
     return [
-        Scheme("file", "glacier.plugins.storage:FileStorage", package="glacier-core"),
-        Scheme("memory", "glacier.plugins.storage:MemoryStorage", package="glacier-core"),
+        Scheme("file", "glacier.plugins.storage:FileStorage", package="glacier-core", provider="local"),
+        Scheme("memory", "glacier.plugins.storage:MemoryStorage", package="glacier-core", provider="local"),
     ]
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from glacier.dag import TaskInstance
     from glacier.plugins.backend import ProviderBackend
     from glacier.plugins.context import RunContext
-    from glacier.plugins.registry import CodegenTarget, ExecutorKind, Scheme
+    from glacier.plugins.registry import CodegenTarget, EgressPrice, ExecutorKind, Scheme
     from glacier.result import RunResult, StepResult
 
 hookspec = pluggy.HookspecMarker("glacier")
@@ -60,6 +60,11 @@ def glacier_executor_kinds() -> list[ExecutorKind]:
 @hookspec
 def glacier_codegen_targets() -> list[CodegenTarget]:
     """Infrastructure generators this plugin adds for ``mode="generate"`` (one per provider)."""
+
+
+@hookspec
+def glacier_egress_prices() -> list[EgressPrice]:
+    """What each of this plugin's providers charges per GB leaving it, for ``mode="analyze"``'s cost of crossing clouds."""
 
 
 # -- What happens during a run (notifications) -------------------------------------

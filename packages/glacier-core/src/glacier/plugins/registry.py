@@ -40,6 +40,7 @@ __all__ = [
     "Scheme",
     "ExecutorKind",
     "CodegenTarget",
+    "EgressPrice",
     "import_object",
     "schemes",
     "scheme_for",
@@ -47,6 +48,8 @@ __all__ = [
     "executor_kind",
     "codegen_targets",
     "config_classes",
+    "egress_prices",
+    "scheme_provider",
     "KNOWN_PACKAGES",
 ]
 
@@ -163,17 +166,22 @@ class Scheme:
     override
         Take over a scheme another plugin already serves (otherwise two
         plugins claiming one scheme is an error naming both).
+    provider
+        The provider (cloud) whose store the scheme names (``"aws"``), so that a
+        bucket made from a bare URI is placed in the right cloud by ``visualize()``
+        and ``mode="analyze"``; see :func:`scheme_provider`.
 
     Examples
     --------
-    >>> Scheme("s3", "glacier_aws.storage:S3Storage", package="glacier-aws").name
-    's3'
+    >>> Scheme("s3", "glacier_aws.storage:S3Storage", package="glacier-aws", provider="aws").provider
+    'aws'
     """
 
     name: str
     storage: str
     package: str | None = None
     override: bool = False
+    provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -217,6 +225,41 @@ class CodegenTarget:
     name: str
     provider: str
     generator: str
+
+
+@dataclass(frozen=True)
+class EgressPrice:
+    """What a provider charges for data leaving it for the internet (another cloud).
+
+    ``mode="analyze"`` multiplies each cross-cloud edge's bytes by the price of the
+    cloud the data leaves. Glacier ships a dated table for its own providers
+    (:data:`glacier.analysis.EGRESS_PRICES`); a plugin's price, from
+    ``glacier_egress_prices``, takes precedence over it.
+
+    Parameters
+    ----------
+    provider
+        The provider name (``"aws"``).
+    usd_per_gb
+        US dollars per GB (2**30 bytes) sent out to the internet.
+    source
+        Where the price is published (the pricing page's URL).
+    as_of
+        The date (``YYYY-MM-DD``) the figure was taken.
+    note
+        Which tier, region or route the figure is for.
+
+    Examples
+    --------
+    >>> EgressPrice("aws", 0.09, "https://aws.amazon.com/s3/pricing/", "2026-12-02").usd_per_gb
+    0.09
+    """
+
+    provider: str
+    usd_per_gb: float
+    source: str = ""
+    as_of: str = ""
+    note: str = ""
 
 
 @cache
@@ -312,7 +355,44 @@ def config_classes() -> dict[str, type]:
     return _first_wins(_collect("glacier_configs"), lambda cls: cls.__name__)
 
 
+@cache
+def egress_prices() -> dict[str, EgressPrice]:
+    """Every egress price contributed by an installed plugin, by provider name."""
+    return _first_wins(_collect("glacier_egress_prices"), lambda price: price.provider)
+
+
+# Glacier's own providers' schemes, for a plugin that does not set Scheme.provider.
+_FIRST_PARTY_SCHEME_PROVIDERS: dict[str, str] = {
+    "file": "local",
+    "memory": "local",
+    "s3": "aws",
+    "s3a": "aws",
+    "gs": "gcp",
+    "gcs": "gcp",
+    "az": "azure",
+    "abfs": "azure",
+    "abfss": "azure",
+}
+
+
+def scheme_provider(name: str) -> str | None:
+    """The provider whose store the URI scheme ``name`` names, or ``None`` if unknown.
+
+    The installed :class:`Scheme`'s ``provider`` when it sets one, otherwise the
+    provider of Glacier's own packages for their schemes.
+
+    Examples
+    --------
+    >>> scheme_provider("file"), scheme_provider("s3"), scheme_provider("nope")
+    ('local', 'aws', None)
+    """
+    found = schemes().get(name.lower())
+    if found is not None and found.provider:
+        return found.provider
+    return _FIRST_PARTY_SCHEME_PROVIDERS.get(name.lower())
+
+
 def clear_caches() -> None:
     """Forget what was collected from plugins (after plugins were added or removed)."""
-    for fn in (schemes, executor_kinds, codegen_targets, config_classes):
+    for fn in (schemes, executor_kinds, codegen_targets, config_classes, egress_prices):
         fn.cache_clear()

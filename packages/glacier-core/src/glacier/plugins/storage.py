@@ -156,6 +156,22 @@ class Storage:
         """Size of the object at ``uri`` in bytes."""
         return int(self.info(uri).get("size") or 0)
 
+    def sizes(self, uri: str) -> dict[str, int]:
+        """The size in bytes of every object ``uri`` names (one, or each match of a glob).
+
+        From the store's metadata (a stat, or one listing for a glob): no data is read.
+        A glob that matches nothing gives ``{}``.
+
+        Raises
+        ------
+        FileNotFoundError
+            When ``uri`` is one object and it does not exist.
+        """
+        if is_glob(uri):
+            found = self.fs.glob(self.path(uri), detail=True)
+            return {str(path): int(info.get("size") or 0) for path, info in sorted(found.items()) if info.get("type") != "directory"}
+        return {self.path(uri): self.size(uri)}
+
     def fingerprint(self, uri: str) -> str:
         """An identity of the data at ``uri`` read from metadata only.
 
