@@ -316,3 +316,23 @@ def test_generate_writes_one_root_module_with_every_providers_blocks(fake: None,
     types_ = {unquote(t) for block in doc["resource"] for t, body in block.items() if isinstance(body, dict)}
     assert {"aws_lambda_function", "aws_s3_bucket", "fakecloud_bucket", "fakecloud_function"} <= types_
     assert {e["provider"] for e in result.manifest["functions"].values()} == {"aws", "fakecloud"}
+
+
+def test_a_plugins_price_for_a_provider_takes_precedence_over_glaciers_table() -> None:
+    from glacier.plugins import EgressPrice, get_plugin_manager, hookimpl
+    from glacier.plugins.registry import clear_caches
+
+    class Negotiated:
+        @hookimpl
+        def glacier_egress_prices(self) -> list[EgressPrice]:
+            return [EgressPrice("aws", 0.02, "https://example.invalid/contract", "2026-12-01", "a negotiated rate")]
+
+    assert egress_price("aws").usd_per_gb == 0.09  # type: ignore[union-attr]
+    get_plugin_manager().register(Negotiated(), name="test-negotiated")
+    clear_caches()
+    try:
+        assert egress_price("aws") == EgressPrice("aws", 0.02, "https://example.invalid/contract", "2026-12-01", "a negotiated rate")
+    finally:
+        get_plugin_manager().unregister(name="test-negotiated")
+        clear_caches()
+    assert egress_price("aws").usd_per_gb == 0.09  # type: ignore[union-attr]

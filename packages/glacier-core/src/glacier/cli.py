@@ -281,7 +281,7 @@ def _build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--state-dir", default=None, help="where run records are (default: $GLACIER_STATE_DIR or .glacier)")
     runs.set_defaults(func=_cmd_runs)
 
-    analyze = sub.add_parser("analyze", help="print the pipeline's plan: waves, schemas, transfers, broken limits")
+    analyze = sub.add_parser("analyze", help="print the pipeline's plan: waves, schemas, transfers, cross-cloud egress, broken limits")
     analyze.add_argument("pipeline", metavar="FILE[:PIPELINE]")
     analyze.add_argument("--json", action="store_true", help="print the analysis as JSON")
     analyze.set_defaults(func=_cmd_analyze)
