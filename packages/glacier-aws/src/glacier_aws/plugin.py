@@ -31,8 +31,8 @@ def glacier_provider_for_config(config: Any) -> ProviderBackend | None:
 def glacier_storage_schemes() -> list[Scheme]:
     """``s3://`` (and ``s3a://``, as Spark writes it)."""
     return [
-        Scheme("s3", "glacier_aws.storage:S3Storage", package="glacier-aws"),
-        Scheme("s3a", "glacier_aws.storage:S3Storage", package="glacier-aws"),
+        Scheme("s3", "glacier_aws.storage:S3Storage", package="glacier-aws", provider="aws"),
+        Scheme("s3a", "glacier_aws.storage:S3Storage", package="glacier-aws", provider="aws"),
     ]
 
 
