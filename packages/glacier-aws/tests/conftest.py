@@ -72,6 +72,8 @@ def enforcing_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Enforci
                 break
             except OSError:
                 time.sleep(0.05)
+        if proc.poll() is not None:  # the port was taken between choosing it and moto binding it
+            raise RuntimeError(f"moto_server exited with {proc.returncode} before serving on {endpoint}")
         iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup", aws_secret_access_key="setup")
         iam.create_user(UserName="admin")
         iam.put_user_policy(UserName="admin", PolicyName="all", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))

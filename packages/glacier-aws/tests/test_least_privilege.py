@@ -75,13 +75,11 @@ def lambda_service() -> Iterator[LambdaService]:
 @pytest.fixture
 def project(tmp_path: Path, enforcing_moto: Any, lambda_service: LambdaService, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The pipeline file and a bucket in the enforcing moto; the test itself acts as an administrator."""
-    import boto3
-
     for key, value in enforcing_moto.admin.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     bucket = f"glacier-iam-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=enforcing_moto.endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    admin_s3(enforcing_moto).create_bucket(Bucket=bucket)
     monkeypatch.setenv("MOTO", enforcing_moto.endpoint)
     monkeypatch.setenv("LAMBDA", lambda_service.endpoint_url)
     monkeypatch.setenv("DATA_BUCKET", bucket)
@@ -91,6 +89,14 @@ def project(tmp_path: Path, enforcing_moto: Any, lambda_service: LambdaService, 
     file = tmp_path / "iam_etl.py"
     file.write_text(textwrap.dedent(PIPELINE_FILE.format(runtime=RUNTIME, arch=ARCH)))
     return file, bucket, options
+
+
+def admin_s3(enforcing_moto: Any) -> Any:
+    """An S3 client with the administrator's keys (boto3's default session caches the first credentials it saw)."""
+    import boto3
+
+    keys = enforcing_moto.admin
+    return boto3.client("s3", endpoint_url=enforcing_moto.endpoint, region_name="us-east-1", aws_access_key_id=keys["AWS_ACCESS_KEY_ID"], aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"])
 
 
 def run_with_own_roles(project: Any, name: str, out: Path, service: LambdaService, enforcing_moto: Any) -> Any:
@@ -136,8 +142,6 @@ def test_a_step_reading_beyond_its_grants_is_refused_naming_step_and_uri(project
 
 
 def test_a_step_writing_outside_its_target_is_refused_and_writes_nothing(project: Any, tmp_path: Path, lambda_service: LambdaService, enforcing_moto: Any) -> None:
-    import boto3
-
     file, bucket, _ = project
     result = run_with_own_roles(project, "writing", tmp_path / "infra", lambda_service, enforcing_moto)
     step = result["writes_outside_its_target"]
@@ -146,5 +150,5 @@ def test_a_step_writing_outside_its_target_is_refused_and_writes_nothing(project
     assert "Step 'writes_outside_its_target' failed" in message
     assert "AccessDenied" in message or "Access Denied" in message or "403" in message, message
     assert f"{bucket}/elsewhere/out.parquet" in message, message
-    listed = boto3.client("s3", endpoint_url=enforcing_moto.endpoint, region_name="us-east-1").list_objects_v2(Bucket=bucket, Prefix="elsewhere/")
+    listed = admin_s3(enforcing_moto).list_objects_v2(Bucket=bucket, Prefix="elsewhere/")
     assert listed.get("KeyCount", 0) == 0
