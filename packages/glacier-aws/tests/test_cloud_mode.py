@@ -296,3 +296,30 @@ def test_a_deployed_function_refuses_payloads_that_name_code(project: Any, tmp_p
     assert not marker.exists(), "a payload ran code in the function"
     response = client.invoke(FunctionName=entry["function_name"], Payload=json.dumps(payload()).encode())
     assert json.loads(response["Payload"].read())["ok"], "the function no longer runs its own task"
+
+
+def test_a_deployed_function_refuses_a_payload_of_another_protocol_version(project: Any, tmp_path: Path, lambda_service: LambdaService, moto_endpoint: str, s3_bucket: str) -> None:
+    import json
+
+    import boto3
+
+    from glacier.plugins.serialization import config_to_dict
+    from glacier.run.protocol import PROTOCOL_VERSION
+
+    file, _ = project
+    generated = load_pipeline(f"{file}:etl").run(mode="generate", out=tmp_path / "infra")
+    deploy(generated, lambda_service, moto_endpoint)
+    entry = generated.manifest["functions"]["transform"]
+    config = config_to_dict(AwsConfig(region="us-east-1", endpoint_url=moto_endpoint))
+    other = PROTOCOL_VERSION + 1
+    event = {
+        "protocol": other, "run_id": "older-runner", "step": "transform", "attempt": 1,
+        "task": {"module": entry["module"], "qualname": entry["qualname"], "file": None},
+        "sources": {"df": {"uri": f"s3://{s3_bucket}/raw/data.parquet", "config": config}},
+        "target": {"uri": f"s3://{s3_bucket}/other-protocol/out.parquet", "config": config},
+    }
+    client = boto3.client("lambda", endpoint_url=lambda_service.endpoint_url, region_name="us-east-1")
+    result = json.loads(client.invoke(FunctionName=entry["function_name"], Payload=json.dumps(event).encode())["Payload"].read())
+    assert result["ok"] is False, result
+    assert f"payload protocol {other!r} is not {PROTOCOL_VERSION}" in result["error"]["message"], result["error"]["message"]
+    assert not boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").list_objects_v2(Bucket=s3_bucket, Prefix="other-protocol/").get("KeyCount", 0)

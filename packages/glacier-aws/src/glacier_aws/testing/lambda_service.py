@@ -370,7 +370,8 @@ class LambdaService:
             old.close()
 
     def deploy_terraform(self, directory: str | Path, *, environment: dict[str, str] | None = None,
-                         python: str = sys.executable) -> list[str]:
+                         python: str = sys.executable,
+                         credentials: dict[str, dict[str, str]] | None = None) -> list[str]:
         """Create every ``aws_lambda_function`` of the root module in ``directory``, as ``terraform apply`` would.
 
         Each function gets its name, handler, timeout, memory and environment variables
@@ -385,6 +386,9 @@ class LambdaService:
             Extra environment variables for every function (credentials), applied last.
         python : str
             Interpreter that runs ``-m awslambdaric``.
+        credentials : dict, optional
+            Function name -> the credentials of its own role (applied after ``environment``),
+            e.g. from :func:`glacier_aws.testing.roles.assume_function_roles`.
 
         Returns
         -------
@@ -412,7 +416,8 @@ class LambdaService:
             if any(str(v).startswith("${") for v in variables.values()):
                 raise ValueError(f"aws_lambda_function.{ident}: environment values must be literals, got {variables}")
             self.deploy(str(body["function_name"]), code, str(body["handler"]),
-                        environment={**{k: str(v) for k, v in variables.items()}, **(environment or {})},
+                        environment={**{k: str(v) for k, v in variables.items()}, **(environment or {}),
+                                     **(credentials or {}).get(str(body["function_name"]), {})},
                         timeout=float(body.get("timeout", 3)), memory=int(body.get("memory_size", 128)),
                         python=python)
             created.append(str(body["function_name"]))

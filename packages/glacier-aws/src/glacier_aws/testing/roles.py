@@ -10,12 +10,17 @@ A grant the steps do not need, or a need without a grant, is a problem.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+import json
+import re
+import urllib.request
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
 
 if TYPE_CHECKING:
     from glacier.pipeline import Pipeline
 
-__all__ = ["role_problems"]
+__all__ = ["role_problems", "function_policies", "assume_function_roles"]
 
 _SCHEMES = ("s3", "s3a")
 
@@ -71,3 +76,118 @@ def _ident(bucket: str) -> str:
 def _arn(uri: str) -> str:
     bucket, _, key = uri.partition("://")[2].partition("/")
     return f"${{aws_s3_bucket.{_ident(bucket)}.arn}}/{key}"
+
+
+_BUCKET_ARN = re.compile(r"\$\{aws_s3_bucket\.([A-Za-z0-9_-]+)\.arn\}")
+_LOG_GROUP_ARN = re.compile(r"\$\{aws_cloudwatch_log_group\.([A-Za-z0-9_-]+)\.arn\}")
+_ROLE = re.compile(r"^\$\{aws_iam_role\.([A-Za-z0-9_-]+)\.arn\}$")
+_POLICY = re.compile(r"^\$\{data\.aws_iam_policy_document\.([A-Za-z0-9_-]+)\.json\}$")
+
+
+def function_policies(generated_dir: str | Path, *, region: str = "us-east-1", account: str = "123456789012") -> dict[str, dict[str, Any]]:
+    """Each generated function's role policy as IAM JSON, the way ``terraform apply`` would send it.
+
+    The ``aws_iam_policy_document`` behind each function's ``aws_iam_role_policy`` is
+    rendered with its references resolved: ``aws_s3_bucket.X.arn`` to
+    ``arn:aws:s3:::NAME`` and ``aws_cloudwatch_log_group.X.arn`` to the log group's ARN.
+
+    Returns
+    -------
+    dict
+        Function name -> policy document (``{"Version": ..., "Statement": [...]}``).
+    """
+    import hcl2
+    from hcl2.utils import SerializationOptions
+
+    with open(Path(generated_dir) / "main.tf", encoding="utf-8") as f:
+        doc = hcl2.load(f, serialization_options=SerializationOptions(strip_string_quotes=True, with_comments=False))
+
+    def named(kind: str, type_: str) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for entry in doc.get(kind, []):
+            found.update(entry.get(type_, {}))
+        return found
+
+    buckets = {ident: str(body["bucket"]) for ident, body in named("resource", "aws_s3_bucket").items()}
+    groups = {ident: str(body["name"]) for ident, body in named("resource", "aws_cloudwatch_log_group").items()}
+    documents = named("data", "aws_iam_policy_document")
+    role_policy = {str(body["role"]).removeprefix("${aws_iam_role.").removesuffix(".id}"): str(body["policy"])
+                   for body in named("resource", "aws_iam_role_policy").values()}
+
+    def resolve(value: str) -> str:
+        value = _BUCKET_ARN.sub(lambda m: f"arn:aws:s3:::{buckets[m.group(1)]}", value)
+        value = _LOG_GROUP_ARN.sub(lambda m: f"arn:aws:logs:{region}:{account}:log-group:{groups[m.group(1)].replace('${', '').replace('}', '')}", value)
+        return value.replace("$${", "${").replace("%%{", "%{")  # Terraform's template escapes
+
+    policies = {}
+    for body in named("resource", "aws_lambda_function").values():
+        role = _ROLE.match(str(body["role"]))
+        policy = _POLICY.match(role_policy.get(role.group(1), "") if role else "")
+        if role is None or policy is None:
+            raise ValueError(f"function {body['function_name']}: no aws_iam_role_policy from a policy document for its role")
+        statements = []
+        for st in documents[policy.group(1)].get("statement", []):
+            out: dict[str, Any] = {"Sid": st["sid"], "Effect": st.get("effect", "Allow"), "Action": st["actions"],
+                                   "Resource": [resolve(str(r)) for r in st["resources"]]}
+            for condition in st.get("condition", []):
+                values = [resolve(str(v)) for v in condition["values"]]
+                out.setdefault("Condition", {}).setdefault(condition["test"], {})[condition["variable"]] = values
+            statements.append(out)
+        policies[str(body["function_name"])] = {"Version": "2012-10-17", "Statement": statements}
+    return policies
+
+
+@contextmanager
+def _enforcement_paused(endpoint_url: str) -> Iterator[None]:
+    """moto's server without IAM enforcement for a moment: the Lambda service assumes roles
+    (a ``Service`` principal, which moto's trust check cannot evaluate)."""
+
+    def set_count(value: str) -> None:
+        request = urllib.request.Request(f"{endpoint_url}/moto-api/reset-auth", data=value.encode(), method="POST", headers={"Content-Type": "text/plain"})
+        urllib.request.urlopen(request, timeout=10).close()
+
+    set_count("inf")
+    try:
+        yield
+    finally:
+        set_count("0")
+
+
+def assume_function_roles(generated_dir: str | Path, endpoint_url: str, *, region: str = "us-east-1") -> dict[str, dict[str, str]]:
+    """Create each generated function's role in moto's IAM with its generated policy, assume it, return its credentials.
+
+    For a moto server that enforces IAM (``INITIAL_NO_AUTH_ACTION_COUNT=0``): with these
+    credentials a function may do on S3 exactly what its generated role allows, so a
+    step that touches anything else is refused (``AccessDenied``). The roles are created
+    and assumed with enforcement paused, as the Lambda service (not a user) assumes them.
+
+    Parameters
+    ----------
+    generated_dir
+        Where ``generate`` wrote ``main.tf``.
+    endpoint_url
+        The moto server (IAM, STS and S3 on one address).
+
+    Returns
+    -------
+    dict
+        Function name -> ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``.
+    """
+    import boto3
+
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    keys = {"region_name": region, "endpoint_url": endpoint_url, "aws_access_key_id": "lambda-service", "aws_secret_access_key": "lambda-service"}
+    found = {}
+    with _enforcement_paused(endpoint_url):
+        iam, sts = boto3.client("iam", **keys), boto3.client("sts", **keys)
+        for function, policy in function_policies(generated_dir, region=region).items():
+            role = f"glacier-{function}"[:64]
+            try:
+                iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
+            except iam.exceptions.EntityAlreadyExistsException:
+                pass
+            iam.put_role_policy(RoleName=role, PolicyName="least-privilege", PolicyDocument=json.dumps(policy))
+            arn = iam.get_role(RoleName=role)["Role"]["Arn"]
+            creds = sts.assume_role(RoleArn=arn, RoleSessionName=function[:64])["Credentials"]
+            found[function] = {"AWS_ACCESS_KEY_ID": creds["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"], "AWS_SESSION_TOKEN": creds["SessionToken"]}
+    return found
