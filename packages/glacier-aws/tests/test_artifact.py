@@ -11,6 +11,7 @@ import platform
 import subprocess
 import sys
 import textwrap
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -225,7 +226,8 @@ def test_a_build_from_identical_inputs_reuses_the_cached_zip(
     assert compressed == [], "identical inputs were compressed again, not copied from the cache"
     assert again.path.read_bytes() == first.path.read_bytes()
     assert again.sha256_base64 == first.sha256_base64
-    (tmp_path / "changed.py").write_text("X = 1\n")
+    # Content no earlier run can have cached (the zip cache outlives the session).
+    (tmp_path / "changed.py").write_text(f"X = {uuid.uuid4().hex!r}\n")
     changed = build_artifact([*user_modules, ("changed", tmp_path / "changed.py")], LOCAL, tmp_path / "changed")
     assert len(compressed) == 1  # a change of input is compressed afresh
     assert changed.sha256_base64 != first.sha256_base64
