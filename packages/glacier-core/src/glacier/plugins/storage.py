@@ -315,9 +315,31 @@ class FileStorage(Storage):
         return os.path.exists(self.path(uri))
 
     def info(self, uri: str) -> dict[str, Any]:
-        """Size and modification time of the file."""
-        st = os.stat(self.path(uri))
-        return {"size": st.st_size, "mtime": st.st_mtime_ns, "type": "file"}
+        """Size, modification and change time (nanoseconds) and inode of the file."""
+        return self._stat(self.path(uri))
+
+    @staticmethod
+    def _stat(path: str) -> dict[str, Any]:
+        st = os.stat(path)
+        return {"size": st.st_size, "mtime": st.st_mtime_ns, "ctime": st.st_ctime_ns, "ino": st.st_ino, "type": "file"}
+
+    def fingerprint(self, uri: str) -> str:
+        """Size, modification and change time and inode of the file (of each match of a glob)."""
+        if is_glob(uri):
+            paths = sorted(self.fs.glob(self.path(uri)))
+            return "|".join(f"{p}={self.fingerprint_of(self._stat(p))}" for p in paths)
+        return self.fingerprint_of(self.info(uri))
+
+    @staticmethod
+    def fingerprint_of(info: dict[str, Any]) -> str:
+        """The fingerprint in one :meth:`info` answer.
+
+        Size and modification time alone miss a rewrite that keeps the size and sets the
+        old modification time back (``os.utime``, ``touch -r``, a copy that keeps times):
+        the change time cannot be set back by hand, and a file renamed over the old one
+        has another inode.
+        """
+        return f"size={info.get('size')};mtime={info.get('mtime')};ctime={info.get('ctime')};ino={info.get('ino')}"
 
     def prepare_target(self, uri: str) -> None:
         """Create the target's directory."""

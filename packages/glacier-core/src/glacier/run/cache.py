@@ -1,9 +1,12 @@
 """Fingerprints for ``cache=True``: skip a step whose code and inputs did not change.
 
-A step's cache key hashes the task's code (see below) and the options it was
-declared with, each source's identity as the storage reports it (ETag, generation or
-version where the store has one, otherwise size and modification time; read from
-metadata, never from the data), the target's URI and Glacier's version. After a
+A step's cache key hashes the task's code (see below), its name, the extra settings
+it was declared with (``**config``) and its parameter names, each source's identity as
+the storage reports it (ETag, generation or version where the store has one; for a
+local file its size, modification and change time and inode; read from metadata,
+never from the data), the target's URI and Glacier's version. ``retries`` and
+``timeout`` are not in the key: they change how a step is attempted, not what it
+writes, so changing them keeps a cached result. After a
 successful run the key and the target's own fingerprint are stored beside the target
 in a small hidden JSON file, ``.NAME.glacier.json``. The step is skipped when that
 record's key matches and the target still has the fingerprint it had when written.
