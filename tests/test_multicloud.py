@@ -25,22 +25,22 @@ import fake_cloud
 from glacier import Pipeline, Provider
 from glacier.analysis import GB, egress_price
 
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
+    """moto's server on 127.0.0.1, with fake AWS keys set for this module's tests only."""
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
 
 
 @pytest.fixture
