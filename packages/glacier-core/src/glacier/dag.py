@@ -102,9 +102,14 @@ class DAG:
 
     Examples
     --------
-    >>> dag = pipeline.build()                  # doctest: +SKIP
-    >>> [step.name for step in dag.topological_sort()]   # doctest: +SKIP
-    ['extract', 'transform', 'aggregate']
+    With ``raw``, ``intermediate``, ``output``, ``extract`` and ``aggregate`` as in
+    :class:`glacier.Pipeline`'s example:
+
+    >>> from glacier import Pipeline
+    >>> pipeline = Pipeline(name="etl").source(raw).transform(extract).to(intermediate)
+    >>> dag = pipeline.transform(aggregate).to(output).build()
+    >>> [step.name for step in dag.topological_sort()]
+    ['extract', 'aggregate']
     """
 
     def __init__(self, instances: list[TaskInstance]) -> None:

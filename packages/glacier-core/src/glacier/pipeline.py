@@ -55,6 +55,27 @@ class Pipeline:
 
     Examples
     --------
+    The examples on this page use these names:
+
+    >>> import polars as pl
+    >>> from glacier import Pipeline, Provider
+    >>> from glacier.config import LocalConfig
+    >>> provider = Provider(config=LocalConfig(root=str(tmp)))
+    >>> local = provider.local()
+    >>> raw = provider.bucket(bucket="lake", path="raw.parquet")
+    >>> intermediate = provider.bucket(bucket="lake", path="clean.parquet")
+    >>> output = provider.bucket(bucket="lake", path="totals.parquet")
+    >>> @local.task()
+    ... def extract(df: pl.LazyFrame) -> pl.LazyFrame:
+    ...     return df.filter(pl.col("value").is_not_null())
+    >>> @local.task()
+    ... def aggregate(df: pl.LazyFrame) -> pl.LazyFrame:
+    ...     return df.group_by("category").agg(pl.col("value").sum())
+
+    With events in ``raw``, the whole chain runs:
+
+    >>> (tmp / "lake").mkdir()
+    >>> pl.DataFrame({"category": ["a", "b", "a"], "value": [1.0, None, 2.0]}).write_parquet(tmp / "lake" / "raw.parquet")
     >>> p = (
     ...     Pipeline(name="etl")
     ...     .source(raw)
@@ -62,9 +83,11 @@ class Pipeline:
     ...     .to(intermediate)
     ...     .transform(aggregate)
     ...     .to(output)
-    ... )  # doctest: +SKIP
-    >>> p.run(mode="local").ok  # doctest: +SKIP
+    ... )
+    >>> p.run(mode="local").ok
     True
+    >>> pl.read_parquet(tmp / "lake" / "totals.parquet").sort("category").rows()
+    [('a', 3.0)]
     """
 
     def __init__(self, name: str, description: str | None = None, **config: Any) -> None:
@@ -83,7 +106,8 @@ class Pipeline:
 
         Examples
         --------
-        >>> Pipeline(name="etl").source(raw)  # doctest: +SKIP
+        >>> Pipeline(name="etl").source(raw).transform(extract).to(intermediate).steps[0].task.name
+        'extract'
         """
         self._check_no_source(".source()")
         self._current_source = {"": bucket}
@@ -95,7 +119,14 @@ class Pipeline:
 
         Examples
         --------
-        >>> Pipeline(name="join").sources({"sales_df": sales, "customers_df": customers})  # doctest: +SKIP
+        >>> sales = provider.bucket(bucket="lake", path="sales.parquet")
+        >>> customers = provider.bucket(bucket="lake", path="customers.parquet")
+        >>> @local.task()
+        ... def join(sales_df: pl.LazyFrame, customers_df: pl.LazyFrame) -> pl.LazyFrame:
+        ...     return sales_df.join(customers_df, on="customer_id")
+        >>> step = Pipeline(name="join").sources({"sales_df": sales, "customers_df": customers}).transform(join).steps[0]
+        >>> {name: bucket.path for name, bucket in step.sources.items()}
+        {'sales_df': 'sales.parquet', 'customers_df': 'customers.parquet'}
         """
         self._check_no_source(".sources()")
         if not buckets:
@@ -133,7 +164,8 @@ class Pipeline:
 
         Examples
         --------
-        >>> pipeline.transform(extract)  # doctest: +SKIP
+        >>> [step.task.name for step in pipeline.transform(extract).steps]
+        ['extract']
         """
         from glacier.task import Task
 
@@ -157,7 +189,8 @@ class Pipeline:
 
         Examples
         --------
-        >>> pipeline.to(intermediate)  # doctest: +SKIP
+        >>> pipeline.transform(extract).to(intermediate).steps[-1].target.uri == intermediate.uri
+        True
         """
         if not self._steps:
             msg = "Must call .transform() before .to()"
@@ -218,9 +251,15 @@ class Pipeline:
 
         Examples
         --------
-        >>> report = Pipeline.compose(sales_pipeline, customers_pipeline, join_pipeline,
-        ...                           name="sales_report")  # doctest: +SKIP
-        >>> report.run()  # doctest: +SKIP
+        Two pipelines that meet at ``intermediate``, given in either order:
+
+        >>> cleaning = Pipeline(name="clean").source(raw).transform(extract).to(intermediate)
+        >>> totals = Pipeline(name="totals").source(intermediate).transform(aggregate).to(output)
+        >>> report = Pipeline.compose(totals, cleaning, name="report")
+        >>> [step.name for step in report.build().topological_sort()]
+        ['extract', 'aggregate']
+        >>> report.run().ok
+        True
         """
         composed = cls(name=name, description=description)
         for pipeline in pipelines:

@@ -127,10 +127,17 @@ def step_access(step: TaskInstance) -> StepAccess:
     --------
     For a ``cache=True`` step from ``file:///lake/raw/*.parquet`` to ``file:///lake/out.parquet``:
 
-    >>> access = step_access(step)  # doctest: +SKIP
-    >>> sorted(access.writes)  # doctest: +SKIP
+    >>> from glacier import Bucket, Pipeline, Provider
+    >>> from glacier.config import LocalConfig
+    >>> @Provider(config=LocalConfig(root="/")).local().task(cache=True)
+    ... def clean(df):
+    ...     return df
+    >>> pipeline = Pipeline(name="etl").source(Bucket.from_uri("file:///lake/raw/*.parquet")).transform(clean)
+    >>> step = pipeline.to(Bucket.from_uri("file:///lake/out.parquet")).build().topological_sort()[0]
+    >>> access = step_access(step)
+    >>> sorted(access.writes)
     ['file:///lake/.out.parquet.glacier.json', 'file:///lake/out.parquet']
-    >>> sorted(access.temporaries)  # doctest: +SKIP
+    >>> sorted(access.temporaries)
     ['file:///lake/..out.parquet.glacier.json.glacier-tmp-*', 'file:///lake/.out.parquet.glacier-tmp-*']
     """
     target = step.target.uri

@@ -220,6 +220,8 @@ def build(spec: ArtifactSpec, modules: Sequence[tuple[str, Path]], out_dir: Path
 
     Examples
     --------
+    Not run as a test: pip downloads polars' wheels for the platform from the index.
+
     >>> spec = ArtifactSpec("Lambda", "f.zip", ("manylinux2014_x86_64",), "3.12", ("polars",))
     >>> build(spec, [("etl", Path("etl.py"))], Path("build")).path.name  # doctest: +SKIP
     'f.zip'

@@ -87,9 +87,12 @@ class RunStore:
 
     Examples
     --------
-    >>> store = RunStore("/tmp/glacier-doc-state")
-    >>> store.list()  # doctest: +SKIP
-    [{'run_id': '20261125T174512-3f9a1c', 'pipeline': 'etl', ...}]
+    >>> store = RunStore(tmp / "state")
+    >>> path = store.write({"run_id": "20261125T174512-3f9a1c", "pipeline": "etl", "state": "succeeded"})
+    >>> [(r["run_id"], r["pipeline"]) for r in store.list()]
+    [('20261125T174512-3f9a1c', 'etl')]
+    >>> store.load("20261125T1745")["state"]      # a unique prefix is enough
+    'succeeded'
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
