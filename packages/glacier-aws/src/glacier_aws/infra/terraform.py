@@ -133,6 +133,9 @@ def generate(plan: GenerationPlan) -> None:
 
     Examples
     --------
+    ``mode="generate"`` calls it for the AWS share of a pipeline. Not run as a test:
+    building the Lambda artifact downloads polars' wheels for the platform.
+
     >>> pipeline.run(mode="generate", out="infra")  # doctest: +SKIP
     """
     from glacier_aws.infra.artifact import build_artifact
@@ -175,10 +178,11 @@ def add_resources(plan: GenerationPlan, artifacts: Mapping[tuple[str, str], Arti
     KeyError
         When a function's (runtime, architecture) has no artifact.
 
-    Examples
-    --------
-    >>> add_resources(plan, {("python3.12", "x86_64"): artifact})  # doctest: +SKIP
-    >>> plan.module.write(plan.out)  # doctest: +SKIP
+    Notes
+    -----
+    :func:`generate` calls it once the artifacts are built, as
+    ``add_resources(plan, {("python3.12", "x86_64"): artifact})``; the package's
+    ``tests/test_terraform_aws.py`` calls it with a small stand-in artifact.
     """
     module = plan.module
     region = _provider(module, plan)
