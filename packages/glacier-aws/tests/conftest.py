@@ -9,6 +9,7 @@ import pytest
 
 from glacier import Provider
 from glacier.config import AwsConfig
+from glacier_aws.testing.lambda_service import LambdaService
 from glacier_aws.testing.moto_server import MotoServer, moto_server
 
 #: Never reach real AWS: fixed fake credentials, and no instance-metadata lookups.
@@ -42,6 +43,13 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's S3 (and more) as a real HTTP server on 127.0.0.1, any free port; any key is accepted."""
     with moto_server(log_dir=tmp_path_factory.mktemp("moto")) as server:
         yield server.endpoint
+
+
+@pytest.fixture(scope="module")
+def lambda_service() -> Iterator[LambdaService]:
+    """The Lambda Invoke API on 127.0.0.1, one per test module; functions run in awslambdaric."""
+    with LambdaService() as service:
+        yield service
 
 
 @pytest.fixture
