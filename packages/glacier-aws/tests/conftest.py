@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import platform
+import sys
 import uuid
+import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -50,6 +54,20 @@ def lambda_service() -> Iterator[LambdaService]:
     """The Lambda Invoke API on 127.0.0.1, one per test module; functions run in awslambdaric."""
     with LambdaService() as service:
         yield service
+
+
+@pytest.fixture(scope="session")
+def artifact_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real Lambda artifact (Glacier and its dependencies, no user module) for this interpreter, unzipped."""
+    from glacier.config import LambdaConfig
+    from glacier_aws.infra.artifact import build_artifact
+
+    arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+    out = tmp_path_factory.mktemp("artifact")
+    artifact = build_artifact([], LambdaConfig(runtime=f"python3.{sys.version_info.minor}", architecture=arch), out)
+    with zipfile.ZipFile(artifact.path) as archive:
+        archive.extractall(out / "code")
+    return out / "code"
 
 
 @pytest.fixture

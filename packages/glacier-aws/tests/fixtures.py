@@ -11,7 +11,6 @@ from __future__ import annotations
 import platform
 import sys
 import textwrap
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,15 +74,9 @@ class AwsFixtures(ProviderFixtures):
         return Provider(config=config).serverless(config=LambdaConfig(timeout=60, runtime=RUNTIME, architecture=ARCH))
 
     @pytest.fixture
-    def deployment(self, executor: Any, lambda_service: LambdaService, tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    def deployment(self, executor: Any, lambda_service: LambdaService, artifact_tree: Path) -> Deployment:
         # One function per contract task, deployed from a real artifact build.
-        from glacier_aws.infra.artifact import build_artifact
-
-        out = tmp_path_factory.mktemp("contract-artifact")
-        artifact = build_artifact([], executor.config, out)
-        code = out / "code"
-        with zipfile.ZipFile(artifact.path) as archive:
-            archive.extractall(code)
+        code = artifact_tree
         functions = {}
         for name in tasks.__all__:
             function = f"contract-{name.replace('_', '-')}"

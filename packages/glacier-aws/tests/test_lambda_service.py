@@ -44,6 +44,12 @@ def crash(event, context):
 
 def pid(event, context):
     return os.getpid()
+
+def where(event, context):
+    import importlib.util
+    import sys
+    return {"path": sys.path, "pytest": importlib.util.find_spec("pytest") is not None,
+            "no_site": sys.flags.no_site, "env": dict(os.environ)}
 '''
 
 
@@ -66,6 +72,7 @@ def service(code_dir: Path) -> Iterator[LambdaService]:
         svc.deploy("env", code_dir, "handlers.env", environment={"GLACIER_STAGE": "test"})
         svc.deploy("broken", code_dir, "broken.handler")
         svc.deploy("crash", code_dir, "handlers.crash")
+        svc.deploy("where", code_dir, "handlers.where", environment={"GIVEN": "1"})
         yield svc
 
 
@@ -246,3 +253,57 @@ def test_deploy_terraform_creates_each_function_as_the_module_declares_it(code_d
         assert body == {"GLACIER_TASK": "pipelines.etl:double", "STAGE": "overridden", "EXTRA": "1"}
         _, body = invoke(lam, "tf-echo", {})
         assert body["memory"] == "320" and 0 < body["remaining_ms"] <= 7000
+
+
+def test_a_function_sees_neither_this_machines_packages_nor_the_tests_environment(client: Any, code_dir: Path) -> None:
+    # This process has AWS keys and pytest's variables set; a function gets only what it is given.
+    assert os.environ["AWS_ACCESS_KEY_ID"] and os.environ["PYTEST_CURRENT_TEST"]
+    _, body = invoke(client, "where", {})
+    assert body["no_site"] == 1 and body["pytest"] is False
+    assert body["path"][0] == str(code_dir.resolve())
+    assert not any("site-packages" in entry for entry in body["path"]), body["path"]
+    # LC_CTYPE: Python coerces a C locale (en_US.UTF-8 is not installed here) to C.UTF-8.
+    runtime = {"PATH", "LANG", "LC_CTYPE", "TZ", "PYTHONPATH", "PYTHONUNBUFFERED", "_HANDLER", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+               "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LAMBDA_RUNTIME_API", "_X_AMZN_TRACE_ID"}
+    unexpected = {k for k in body["env"] if k not in runtime and not k.startswith("AWS_LAMBDA_")} - {"GIVEN"}
+    assert unexpected == set(), unexpected
+    assert body["env"]["GIVEN"] == "1"
+
+
+def test_a_function_runs_with_its_artifact_alone_so_a_missing_dependency_is_an_import_error_naming_it(
+    artifact_tree: Path, tmp_path: Path, moto_endpoint: str, s3_bucket: str
+) -> None:
+    import shutil
+
+    from glacier.config import AwsConfig
+    from glacier.plugins.serialization import config_to_dict
+    from glacier.run.protocol import PROTOCOL_VERSION
+    from glacier.testing import sample_frame
+    from glacier_aws.storage import polars_storage_options
+
+    pruned = tmp_path / "pruned"  # the artifact without polars (linked, not copied)
+    shutil.copytree(artifact_tree, pruned, copy_function=os.link, ignore=lambda d, names: ["polars"] if Path(d) == artifact_tree else [])
+    assert (artifact_tree / "polars").is_dir() and not (pruned / "polars").exists()
+    config = AwsConfig(region="us-east-1", endpoint_url=moto_endpoint)
+    sample_frame(100).write_parquet(f"s3://{s3_bucket}/raw.parquet", storage_options=polars_storage_options(config))
+    keys = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
+    env = {**keys, "GLACIER_TASK": "glacier.testing.tasks:double_value"}
+
+    def event(name: str) -> dict[str, Any]:
+        where = {"config": config_to_dict(config)}
+        return {"protocol": PROTOCOL_VERSION, "run_id": name, "step": "double_value", "attempt": 1,
+                "task": {"module": "glacier.testing.tasks", "qualname": "double_value", "file": None},
+                "sources": {"df": {"uri": f"s3://{s3_bucket}/raw.parquet", **where}},
+                "target": {"uri": f"s3://{s3_bucket}/{name}/out.parquet", **where}}
+
+    with LambdaService() as svc:
+        svc.deploy("full", artifact_tree, "glacier_aws.handler.handler", environment=env)
+        svc.deploy("pruned", pruned, "glacier_aws.handler.handler", environment=env)
+        lam = boto3.client("lambda", endpoint_url=svc.endpoint_url, region_name="us-east-1", aws_access_key_id="testing",
+                           aws_secret_access_key="testing", config=Config(retries={"total_max_attempts": 1}, read_timeout=120))
+        _, full = invoke(lam, "full", event("full"))
+        _, broken = invoke(lam, "pruned", event("pruned"))
+    assert full.get("ok") is True and full["rows"] == 100, full
+    assert "No module named 'polars'" in json.dumps(broken), broken
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    assert s3.list_objects_v2(Bucket=s3_bucket, Prefix="pruned/").get("KeyCount", 0) == 0
