@@ -20,6 +20,7 @@ from polars.testing import assert_frame_equal
 from glacier import StepStatus
 from glacier.config import AwsConfig
 from glacier.errors import DeploymentNotFoundError, StepTimeoutError, TaskFailedError
+from glacier.run.history import RunStore
 from glacier.testing import sample_frame
 from glacier_aws.storage import polars_storage_options
 from glacier_aws.testing.lambda_service import LambdaService
@@ -65,15 +66,46 @@ def broken(df):
     raise ValueError("bad data in " + os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "?"))
 
 
-@short_lambda.task()
+@short_lambda.task(retries=1)
 def slow(df):
     time.sleep(30)
     return df
 
 
+@lambda_exec.task(retries=2)
+def flaky(df):
+    # Fails on its first attempt only: the marker (a file on this machine) says it was tried.
+    marker = os.environ["FLAKY_MARKER"]
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        raise RuntimeError("transient failure in " + os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "?"))
+    return df
+
+
+@lambda_exec.task(cache=True)
+def cached_double(df):
+    return df.with_columns((pl.col("value") * 2).alias("doubled"))
+
+
+@lambda_exec.task()
+def first(df):
+    return df.filter(pl.col("value").is_not_null())
+
+
+@lambda_exec.task()
+def second(df):
+    if os.path.exists(os.environ["SECOND_BROKEN"]):
+        raise RuntimeError("second is broken")
+    return df.with_columns((pl.col("value") + 1).alias("plus_one"))
+
+
 etl = Pipeline(name="etl").source(raw).transform(extract).to(step1).transform(transform).to(step2).transform(aggregate).to(output)
 failing = Pipeline(name="failing").source(raw).transform(broken).to(provider.bucket(bucket=bucket, path="broken.parquet"))
-too_slow = Pipeline(name="too_slow").source(raw).transform(slow).to(provider.bucket(bucket=bucket, path="slow.parquet"))
+too_slow = Pipeline(name="too_slow", retry_backoff=0.01).source(raw).transform(slow).to(provider.bucket(bucket=bucket, path="slow.parquet"))
+retried = Pipeline(name="retried", retry_backoff=0.01).source(raw).transform(flaky).to(provider.bucket(bucket=bucket, path="flaky.parquet"))
+caching = Pipeline(name="caching").source(raw).transform(cached_double).to(provider.bucket(bucket=bucket, path="cached.parquet"))
+chain = (Pipeline(name="chain").source(raw).transform(first).to(provider.bucket(bucket=bucket, path="chain/first.parquet"))
+         .transform(second).to(provider.bucket(bucket=bucket, path="chain/second.parquet")))
 '''
 
 
@@ -111,12 +143,58 @@ def test_a_handler_error_comes_back_as_a_glacier_error_naming_the_step(project: 
     assert "(in Lambda function 'failing-broken')" in str(step.error) and "/aws/lambda/failing-broken" in str(step.error)
 
 
-def test_a_lambda_timeout_comes_back_as_a_timed_out_step(project: CloudProject, tmp_path: Path) -> None:
+def steps_of(record: dict[str, Any]) -> dict[str, tuple[str, int]]:
+    """A run record's steps: name -> (status, attempts)."""
+    return {step["name"]: (step["status"], step["attempts"]) for step in record["steps"]}
+
+
+def test_a_lambda_timeout_counts_as_a_failed_attempt_and_ends_as_a_timeout_naming_the_step(project: CloudProject, tmp_path: Path, lambda_service: LambdaService) -> None:
+    # The function's timeout (3 s) is shorter than the task's sleep (30 s): Lambda kills it.
     result = project.run("too_slow", tmp_path / "infra")
     step = result["slow"]
     assert step.status is StepStatus.TIMED_OUT
-    assert isinstance(step.error, StepTimeoutError)
-    assert "'too-slow-slow'" in str(step.error) and "timeout of 3s" in str(step.error)
+    assert isinstance(step.error, StepTimeoutError) and step.error.step == "slow"
+    assert "Step 'slow'" in str(step.error) and "'too-slow-slow'" in str(step.error) and "timeout of 3s" in str(step.error)
+    assert step.attempts == 2 and "(after 2 attempts)" in str(step.error)
+    assert lambda_service.invocations("too-slow-slow") == 2  # the retry invoked the function again
+    assert steps_of(RunStore().load(result.run_id)) == {"slow": ("timed_out", 2)}
+
+
+def test_a_lambda_step_that_fails_once_is_retried_and_the_record_shows_both_attempts(project: CloudProject, tmp_path: Path, lambda_service: LambdaService) -> None:
+    marker = tmp_path / "flaky-tried"
+    project.environment["FLAKY_MARKER"] = str(marker)
+    result = project.run("retried", tmp_path / "infra")
+    assert result.ok, result.summary() + "\n" + "\n".join(str(s.error) for s in result.failed)
+    assert marker.exists()
+    assert result["flaky"].attempts == 2 and lambda_service.invocations("retried-flaky") == 2
+    assert steps_of(RunStore().load(result.run_id)) == {"flaky": ("succeeded", 2)}
+
+
+def test_a_second_run_skips_a_cached_lambda_step_without_invoking_it(project: CloudProject, tmp_path: Path, lambda_service: LambdaService) -> None:
+    first = project.run("caching", tmp_path / "infra")
+    assert first.ok and first["cached_double"].status is StepStatus.SUCCEEDED
+    assert lambda_service.invocations("caching-cached-double") == 1
+    second = project.pipeline("caching").run(mode="cloud")
+    assert second.ok and second["cached_double"].status is StepStatus.CACHED
+    assert lambda_service.invocations("caching-cached-double") == 1
+    assert steps_of(RunStore().load(second.run_id)) == {"cached_double": ("cached", 0)}
+    assert steps_of(RunStore().load(first.run_id)) == {"cached_double": ("succeeded", 1)}
+
+
+def test_resume_in_cloud_mode_runs_the_failed_step_again_and_reuses_the_one_before(project: CloudProject, tmp_path: Path, lambda_service: LambdaService) -> None:
+    broken = tmp_path / "second-broken"
+    broken.touch()
+    project.environment["SECOND_BROKEN"] = str(broken)
+    failed = project.run("chain", tmp_path / "infra")
+    assert failed["first"].status is StepStatus.SUCCEEDED and failed["second"].status is StepStatus.FAILED
+    assert "second is broken" in str(failed["second"].error)
+    broken.unlink()  # the fix
+    resumed = project.pipeline("chain").run(mode="cloud", resume=True)
+    assert resumed.ok, resumed.summary()
+    assert resumed["first"].status is StepStatus.REUSED and resumed["second"].status is StepStatus.SUCCEEDED
+    assert (lambda_service.invocations("chain-first"), lambda_service.invocations("chain-second")) == (1, 2)
+    assert steps_of(RunStore().load(failed.run_id)) == {"first": ("succeeded", 1), "second": ("failed", 1)}
+    assert {name: status for name, (status, _) in steps_of(RunStore().load(resumed.run_id)).items()} == {"first": "reused", "second": "succeeded"}
 
 
 def test_cloud_mode_without_a_deployment_says_what_to_do(project: CloudProject) -> None:
