@@ -114,7 +114,10 @@ class AwsFixtures(ProviderFixtures):
         file = folder / "contract_pipeline.py"
         file.write_text(textwrap.dedent(GENERATED_PIPELINE.format(runtime=RUNTIME, arch=ARCH)))
         out = folder / "infra"
-        load_pipeline(f"{file}:pipeline").run(mode="generate", out=out)
+        # Class-scoped, so before the per-test state directory is set: give it its own.
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("GLACIER_STATE_DIR", str(folder / "state"))
+            load_pipeline(f"{file}:pipeline").run(mode="generate", out=out)
         return out
 
     @pytest.fixture
