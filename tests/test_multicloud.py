@@ -25,22 +25,16 @@ import fake_cloud
 from glacier import Pipeline, Provider
 from glacier.analysis import GB, egress_price
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
+@pytest.fixture(scope="module")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's server on 127.0.0.1, with fake AWS keys set for this module's tests only."""
-    from moto.server import ThreadedMotoServer
+    from glacier_aws.testing.moto_server import moto_server
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    with pytest.MonkeyPatch.context() as env:
+    with moto_server(log_dir=tmp_path_factory.mktemp("moto")) as server, pytest.MonkeyPatch.context() as env:
         env.setenv("AWS_ACCESS_KEY_ID", "testing")
         env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         env.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
+        yield server.endpoint
 
 
 @pytest.fixture

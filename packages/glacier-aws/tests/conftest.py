@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import signal
+import platform
+import sys
 import uuid
+import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-
-import logging
 
 import pytest
 
 from glacier import Provider
 from glacier.config import AwsConfig
-
-logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto logs every request
+from glacier_aws.testing.lambda_service import LambdaService
+from glacier_aws.testing.moto_server import MotoServer, moto_server
 
 #: Never reach real AWS: fixed fake credentials, and no instance-metadata lookups.
 FAKE_AWS = {
@@ -37,67 +35,39 @@ def _fake_aws_environment() -> Iterator[None]:
         yield
 
 
-@dataclass
-class EnforcingMoto:
-    """A moto server that enforces IAM, and an administrator's credentials for the test's own calls."""
-
-    endpoint: str
-    admin: dict[str, str]
+@pytest.fixture(scope="session")
+def enforcing_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """moto's server checking every request against IAM; ``.admin`` holds an administrator's keys."""
+    with moto_server(enforce_iam=True, log_dir=tmp_path_factory.mktemp("moto-iam")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
-def enforcing_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnforcingMoto]:
-    """moto's server in a process of its own (IAM enforcement is process-wide in moto),
-    with every request checked against IAM once an admin user exists."""
-    import json
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's S3 (and more) as a real HTTP server on 127.0.0.1, any free port; any key is accepted."""
+    with moto_server(log_dir=tmp_path_factory.mktemp("moto")) as server:
+        yield server.endpoint
 
-    import boto3
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        if proc.poll() is not None:  # the port was taken between choosing it and moto binding it
-            raise RuntimeError(f"moto_server exited with {proc.returncode} before serving on {endpoint}")
-        iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup", aws_secret_access_key="setup")
-        iam.create_user(UserName="admin")
-        iam.put_user_policy(UserName="admin", PolicyName="all", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
-        key = iam.create_access_key(UserName="admin")["AccessKey"]
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}), timeout=10).close()
-        yield EnforcingMoto(endpoint, {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]})
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        log.close()
+@pytest.fixture(scope="module")
+def lambda_service() -> Iterator[LambdaService]:
+    """The Lambda Invoke API on 127.0.0.1, one per test module; functions run in awslambdaric."""
+    with LambdaService() as service:
+        yield service
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """moto's S3 (and more) as a real HTTP server on 127.0.0.1, any free port."""
-    from moto.server import ThreadedMotoServer
+def artifact_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real Lambda artifact (Glacier and its dependencies, no user module) for this interpreter, unzipped."""
+    from glacier.config import LambdaConfig
+    from glacier_aws.infra.artifact import build_artifact
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+    out = tmp_path_factory.mktemp("artifact")
+    artifact = build_artifact([], LambdaConfig(runtime=f"python3.{sys.version_info.minor}", architecture=arch), out)
+    with zipfile.ZipFile(artifact.path) as archive:
+        archive.extractall(out / "code")
+    return out / "code"
 
 
 @pytest.fixture

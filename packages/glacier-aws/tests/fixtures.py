@@ -11,14 +11,14 @@ from __future__ import annotations
 import platform
 import sys
 import textwrap
-import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from glacier import Bucket, Provider
+from glacier import Bucket, Pipeline, Provider
 from glacier.config import AwsConfig, LambdaConfig
 from glacier.plugins import Deployment, DeploymentEntry
 from glacier.plugins.executor import Executor
@@ -74,15 +74,9 @@ class AwsFixtures(ProviderFixtures):
         return Provider(config=config).serverless(config=LambdaConfig(timeout=60, runtime=RUNTIME, architecture=ARCH))
 
     @pytest.fixture
-    def deployment(self, executor: Any, lambda_service: LambdaService, tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    def deployment(self, executor: Any, lambda_service: LambdaService, artifact_tree: Path) -> Deployment:
         # One function per contract task, deployed from a real artifact build.
-        from glacier_aws.infra.artifact import build_artifact
-
-        out = tmp_path_factory.mktemp("contract-artifact")
-        artifact = build_artifact([], executor.config, out)
-        code = out / "code"
-        with zipfile.ZipFile(artifact.path) as archive:
-            archive.extractall(code)
+        code = artifact_tree
         functions = {}
         for name in tasks.__all__:
             function = f"contract-{name.replace('_', '-')}"
@@ -120,7 +114,10 @@ class AwsFixtures(ProviderFixtures):
         file = folder / "contract_pipeline.py"
         file.write_text(textwrap.dedent(GENERATED_PIPELINE.format(runtime=RUNTIME, arch=ARCH)))
         out = folder / "infra"
-        load_pipeline(f"{file}:pipeline").run(mode="generate", out=out)
+        # Class-scoped, so before the per-test state directory is set: give it its own.
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("GLACIER_STATE_DIR", str(folder / "state"))
+            load_pipeline(f"{file}:pipeline").run(mode="generate", out=out)
         return out
 
     @pytest.fixture
@@ -129,3 +126,60 @@ class AwsFixtures(ProviderFixtures):
         from glacier_aws.testing.roles import role_problems
 
         return lambda generated: role_problems(generated, load_pipeline(f"{generated.parent / 'contract_pipeline.py'}:pipeline"))
+
+
+@dataclass
+class CloudProject:
+    """A pipeline file on disk, its data bucket in moto, and the Lambda service its functions run in.
+
+    The file reads ``MOTO``, ``LAMBDA`` and ``DATA_BUCKET`` from the environment when it is
+    imported: here (set for the test only) and in each function (given at deploy time, as
+    Terraform variables would be). The flow is the user's: generate, deploy, run.
+    """
+
+    file: Path
+    bucket: str
+    moto: str
+    service: LambdaService
+    #: What every deployed function gets beyond its Terraform variables.
+    environment: dict[str, str] = field(default_factory=dict)
+
+    def pipeline(self, name: str) -> Pipeline:
+        """The file's pipeline ``name``, loaded as the CLI loads it."""
+        from glacier.cli import load_pipeline
+
+        return load_pipeline(f"{self.file}:{name}")
+
+    def generate(self, name: str, out: Path) -> Any:
+        """Run pipeline ``name`` in generate mode into ``out``; return what it wrote."""
+        return self.pipeline(name).run(mode="generate", out=out)
+
+    def deploy(self, generated: Any, *, credentials: dict[str, dict[str, str]] | None = None) -> None:
+        """Create every function of a generated root module, as ``terraform apply`` would."""
+        deployed = self.service.deploy_terraform(generated.out, environment=self.environment, credentials=credentials)
+        assert deployed == sorted(entry["function_name"] for entry in generated.manifest["functions"].values())
+
+    def run(self, name: str, out: Path, *, roles: Callable[[Path], dict[str, dict[str, str]]] | None = None, **options: Any) -> Any:
+        """Generate, deploy, then run pipeline ``name`` in cloud mode; return its result.
+
+        ``roles`` turns the generated folder into each function's own credentials.
+        """
+        generated = self.generate(name, out)
+        self.deploy(generated, credentials=roles(generated.out) if roles is not None else None)
+        return self.pipeline(name).run(mode="cloud", **options)
+
+
+def cloud_project(source: str, folder: Path, monkeypatch: pytest.MonkeyPatch, *, moto: str, service: LambdaService,
+                  bucket: str, module: str = "cloud_etl", credentials: dict[str, str] | None = None) -> CloudProject:
+    """Write ``source`` (formatted with ``runtime`` and ``arch``) as ``folder/module.py`` and point it at ``bucket``.
+
+    ``credentials`` (every function's keys) default to :data:`CREDENTIALS`; pass ``{}``
+    when each function is given its own role's at deploy time.
+    """
+    for key, value in {"MOTO": moto, "LAMBDA": service.endpoint_url, "DATA_BUCKET": bucket}.items():
+        monkeypatch.setenv(key, value)
+    file = folder / f"{module}.py"
+    file.write_text(textwrap.dedent(source.format(runtime=RUNTIME, arch=ARCH)))
+    environment = {"MOTO": moto, "LAMBDA": service.endpoint_url, "DATA_BUCKET": bucket, "AWS_EC2_METADATA_DISABLED": "true",
+                   **(CREDENTIALS if credentials is None else credentials)}
+    return CloudProject(file, bucket, moto, service, environment)

@@ -191,6 +191,13 @@ def test_rebuild_is_byte_identical_and_runs_no_pip(
     def no_pip(*args: object, **kwargs: object) -> None:
         raise AssertionError("pip ran although the dependency tree is cached")
 
+    # A cache of this test's own for the zips it makes; the dependency trees `built` filled are
+    # linked in (only read), so the shared cache loses nothing.
+    shared = build_module.cache_root()
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "artifact-deps").symlink_to(shared / "artifact-deps")
+    monkeypatch.setenv("GLACIER_CACHE_DIR", str(tmp_path / "cache"))
+
     # `built` has filled the dependency cache, so from here on pip must not run.
     monkeypatch.setattr(build_module.subprocess, "run", no_pip)
     # Two builds back to back (not against the fixture's): Glacier's own sources may be
@@ -202,7 +209,8 @@ def test_rebuild_is_byte_identical_and_runs_no_pip(
     key = f"uncached-{os.getpid()}"
     monkeypatch.setattr(build_module, "_content_key", lambda files: key)
     second = build_artifact(user_modules, LOCAL, tmp_path / "b")
-    (build_module.cache_root() / "artifact-zips" / f"{key}.zip").unlink()
+    assert (tmp_path / "cache" / "artifact-zips" / f"{key}.zip").exists()  # written here, not in the shared cache
+    assert not (shared / "artifact-zips" / f"{key}.zip").exists()
     assert second.path.read_bytes() == first.path.read_bytes(), _changed_entries(first.path, second.path)
     assert second.sha256_base64 == first.sha256_base64
 

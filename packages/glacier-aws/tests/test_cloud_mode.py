@@ -8,10 +8,8 @@ client. The flow is the user's: generate, "deploy" the artifact, run, compare.
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +18,14 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from glacier import StepStatus
-from glacier.cli import load_pipeline
 from glacier.config import AwsConfig
-from glacier.errors import StepTimeoutError, TaskFailedError
-from glacier.errors import DeploymentNotFoundError
+from glacier.errors import DeploymentNotFoundError, StepTimeoutError, TaskFailedError
+from glacier.run.history import RunStore
 from glacier.testing import sample_frame
 from glacier_aws.storage import polars_storage_options
 from glacier_aws.testing.lambda_service import LambdaService
 
-RUNTIME = f"python3.{sys.version_info.minor}"  # the artifact must run on this interpreter
-ARCH = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+from .fixtures import ARCH, CREDENTIALS, RUNTIME, CloudProject, cloud_project
 
 PIPELINE_FILE = '''
 import os
@@ -70,57 +66,65 @@ def broken(df):
     raise ValueError("bad data in " + os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "?"))
 
 
-@short_lambda.task()
+@short_lambda.task(retries=1)
 def slow(df):
     time.sleep(30)
     return df
 
 
+@lambda_exec.task(retries=2)
+def flaky(df):
+    # Fails on its first attempt only: the marker (a file on this machine) says it was tried.
+    marker = os.environ["FLAKY_MARKER"]
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        raise RuntimeError("transient failure in " + os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "?"))
+    return df
+
+
+@lambda_exec.task(cache=True)
+def cached_double(df):
+    return df.with_columns((pl.col("value") * 2).alias("doubled"))
+
+
+@lambda_exec.task()
+def first(df):
+    return df.filter(pl.col("value").is_not_null())
+
+
+@lambda_exec.task()
+def second(df):
+    if os.path.exists(os.environ["SECOND_BROKEN"]):
+        raise RuntimeError("second is broken")
+    return df.with_columns((pl.col("value") + 1).alias("plus_one"))
+
+
 etl = Pipeline(name="etl").source(raw).transform(extract).to(step1).transform(transform).to(step2).transform(aggregate).to(output)
 failing = Pipeline(name="failing").source(raw).transform(broken).to(provider.bucket(bucket=bucket, path="broken.parquet"))
-too_slow = Pipeline(name="too_slow").source(raw).transform(slow).to(provider.bucket(bucket=bucket, path="slow.parquet"))
+too_slow = Pipeline(name="too_slow", retry_backoff=0.01).source(raw).transform(slow).to(provider.bucket(bucket=bucket, path="slow.parquet"))
+retried = Pipeline(name="retried", retry_backoff=0.01).source(raw).transform(flaky).to(provider.bucket(bucket=bucket, path="flaky.parquet"))
+caching = Pipeline(name="caching").source(raw).transform(cached_double).to(provider.bucket(bucket=bucket, path="cached.parquet"))
+chain = (Pipeline(name="chain").source(raw).transform(first).to(provider.bucket(bucket=bucket, path="chain/first.parquet"))
+         .transform(second).to(provider.bucket(bucket=bucket, path="chain/second.parquet")))
 '''
 
 
-@pytest.fixture(scope="module")
-def lambda_service() -> Iterator[LambdaService]:
-    with LambdaService() as service:
-        yield service
-
-
 @pytest.fixture
-def project(tmp_path: Path, moto_endpoint: str, lambda_service: LambdaService, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+def project(tmp_path: Path, moto_endpoint: str, lambda_service: LambdaService, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> CloudProject:
     """The pipeline file, loaded like the CLI loads it, with sample data in moto's S3."""
-    monkeypatch.setenv("MOTO", moto_endpoint)
-    monkeypatch.setenv("LAMBDA", lambda_service.endpoint_url)
-    monkeypatch.setenv("DATA_BUCKET", s3_bucket)
-    file = tmp_path / "cloud_etl.py"
-    file.write_text(textwrap.dedent(PIPELINE_FILE.format(runtime=RUNTIME, arch=ARCH)))
+    project = cloud_project(PIPELINE_FILE, tmp_path, monkeypatch, moto=moto_endpoint, service=lambda_service, bucket=s3_bucket)
+    sample_frame(20_000).write_parquet(f"s3://{s3_bucket}/raw/data.parquet", storage_options=polars_storage_options(AwsConfig(endpoint_url=moto_endpoint)))
+    return project
+
+
+def test_generate_deploy_and_run_the_seed_pipeline_in_cloud_mode(project: CloudProject, tmp_path: Path, lambda_service: LambdaService, moto_endpoint: str, s3_bucket: str) -> None:
     raw = sample_frame(20_000)
-    raw.write_parquet(f"s3://{s3_bucket}/raw/data.parquet", storage_options=polars_storage_options(AwsConfig(endpoint_url=moto_endpoint)))
-    return file, raw
-
-
-#: What the functions' role would give them; moto accepts any key.
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
-
-
-def deploy(result: Any, service: LambdaService, moto_endpoint: str) -> None:
-    """What `terraform apply` does for the functions: each function of the generated main.tf,
-    with its artifact, handler, timeout, memory and environment (GLACIER_TASK among them)."""
-    deployed = service.deploy_terraform(result.out, environment=CREDENTIALS)
-    assert sorted(deployed) == sorted(entry["function_name"] for entry in result.manifest["functions"].values())
-
-
-def test_generate_deploy_and_run_the_seed_pipeline_in_cloud_mode(project: Any, tmp_path: Path, lambda_service: LambdaService, moto_endpoint: str, s3_bucket: str) -> None:
-    file, raw = project
-    etl = load_pipeline(f"{file}:etl")
-    generated = etl.run(mode="generate", out=tmp_path / "infra")
+    generated = project.generate("etl", tmp_path / "infra")
     assert set(generated.manifest["functions"]) == {"transform", "aggregate"}
     assert (tmp_path / "infra" / "main.tf").exists()
-    deploy(generated, lambda_service, moto_endpoint)
+    project.deploy(generated)
 
-    result = etl.run(mode="cloud")
+    result = project.pipeline("etl").run(mode="cloud")
     assert result.ok, result.summary() + "\n" + "\n".join(str(s.error) for s in result.failed)
     assert [result[s].executor for s in ("extract", "transform", "aggregate")] == ["local", "lambda", "lambda"]
     assert lambda_service.invocations(generated.manifest["functions"]["transform"]["function_name"]) == 1
@@ -130,15 +134,8 @@ def test_generate_deploy_and_run_the_seed_pipeline_in_cloud_mode(project: Any, t
     assert result["transform"].rows == raw["value"].is_not_null().sum()
 
 
-def generate_deploy_run(project: Any, name: str, out: Path, service: LambdaService, moto_endpoint: str) -> Any:
-    """The user's flow for one pipeline of the file: generate, deploy, run in cloud mode."""
-    pipeline = load_pipeline(f"{project[0]}:{name}")
-    deploy(pipeline.run(mode="generate", out=out), service, moto_endpoint)
-    return pipeline.run(mode="cloud")
-
-
-def test_a_handler_error_comes_back_as_a_glacier_error_naming_the_step(project: Any, tmp_path: Path, lambda_service: LambdaService, moto_endpoint: str) -> None:
-    result = generate_deploy_run(project, "failing", tmp_path / "infra", lambda_service, moto_endpoint)
+def test_a_handler_error_comes_back_as_a_glacier_error_naming_the_step(project: CloudProject, tmp_path: Path) -> None:
+    result = project.run("failing", tmp_path / "infra")
     step = result["broken"]
     assert step.status is StepStatus.FAILED
     assert isinstance(step.error, TaskFailedError)
@@ -146,17 +143,62 @@ def test_a_handler_error_comes_back_as_a_glacier_error_naming_the_step(project: 
     assert "(in Lambda function 'failing-broken')" in str(step.error) and "/aws/lambda/failing-broken" in str(step.error)
 
 
-def test_a_lambda_timeout_comes_back_as_a_timed_out_step(project: Any, tmp_path: Path, lambda_service: LambdaService, moto_endpoint: str) -> None:
-    result = generate_deploy_run(project, "too_slow", tmp_path / "infra", lambda_service, moto_endpoint)
+def steps_of(record: dict[str, Any]) -> dict[str, tuple[str, int]]:
+    """A run record's steps: name -> (status, attempts)."""
+    return {step["name"]: (step["status"], step["attempts"]) for step in record["steps"]}
+
+
+def test_a_lambda_timeout_counts_as_a_failed_attempt_and_ends_as_a_timeout_naming_the_step(project: CloudProject, tmp_path: Path, lambda_service: LambdaService) -> None:
+    # The function's timeout (3 s) is shorter than the task's sleep (30 s): Lambda kills it.
+    result = project.run("too_slow", tmp_path / "infra")
     step = result["slow"]
     assert step.status is StepStatus.TIMED_OUT
-    assert isinstance(step.error, StepTimeoutError)
-    assert "'too-slow-slow'" in str(step.error) and "timeout of 3s" in str(step.error)
+    assert isinstance(step.error, StepTimeoutError) and step.error.step == "slow"
+    assert "Step 'slow'" in str(step.error) and "'too-slow-slow'" in str(step.error) and "timeout of 3s" in str(step.error)
+    assert step.attempts == 2 and "(after 2 attempts)" in str(step.error)
+    assert lambda_service.invocations("too-slow-slow") == 2  # the retry invoked the function again
+    assert steps_of(RunStore().load(result.run_id)) == {"slow": ("timed_out", 2)}
 
 
-def test_cloud_mode_without_a_deployment_says_what_to_do(project: Any, tmp_path: Path) -> None:
-    file, _ = project
-    etl = load_pipeline(f"{file}:etl")
+def test_a_lambda_step_that_fails_once_is_retried_and_the_record_shows_both_attempts(project: CloudProject, tmp_path: Path, lambda_service: LambdaService) -> None:
+    marker = tmp_path / "flaky-tried"
+    project.environment["FLAKY_MARKER"] = str(marker)
+    result = project.run("retried", tmp_path / "infra")
+    assert result.ok, result.summary() + "\n" + "\n".join(str(s.error) for s in result.failed)
+    assert marker.exists()
+    assert result["flaky"].attempts == 2 and lambda_service.invocations("retried-flaky") == 2
+    assert steps_of(RunStore().load(result.run_id)) == {"flaky": ("succeeded", 2)}
+
+
+def test_a_second_run_skips_a_cached_lambda_step_without_invoking_it(project: CloudProject, tmp_path: Path, lambda_service: LambdaService) -> None:
+    first = project.run("caching", tmp_path / "infra")
+    assert first.ok and first["cached_double"].status is StepStatus.SUCCEEDED
+    assert lambda_service.invocations("caching-cached-double") == 1
+    second = project.pipeline("caching").run(mode="cloud")
+    assert second.ok and second["cached_double"].status is StepStatus.CACHED
+    assert lambda_service.invocations("caching-cached-double") == 1
+    assert steps_of(RunStore().load(second.run_id)) == {"cached_double": ("cached", 0)}
+    assert steps_of(RunStore().load(first.run_id)) == {"cached_double": ("succeeded", 1)}
+
+
+def test_resume_in_cloud_mode_runs_the_failed_step_again_and_reuses_the_one_before(project: CloudProject, tmp_path: Path, lambda_service: LambdaService) -> None:
+    broken = tmp_path / "second-broken"
+    broken.touch()
+    project.environment["SECOND_BROKEN"] = str(broken)
+    failed = project.run("chain", tmp_path / "infra")
+    assert failed["first"].status is StepStatus.SUCCEEDED and failed["second"].status is StepStatus.FAILED
+    assert "second is broken" in str(failed["second"].error)
+    broken.unlink()  # the fix
+    resumed = project.pipeline("chain").run(mode="cloud", resume=True)
+    assert resumed.ok, resumed.summary()
+    assert resumed["first"].status is StepStatus.REUSED and resumed["second"].status is StepStatus.SUCCEEDED
+    assert (lambda_service.invocations("chain-first"), lambda_service.invocations("chain-second")) == (1, 2)
+    assert steps_of(RunStore().load(failed.run_id)) == {"first": ("succeeded", 1), "second": ("failed", 1)}
+    assert {name: status for name, (status, _) in steps_of(RunStore().load(resumed.run_id)).items()} == {"first": "reused", "second": "succeeded"}
+
+
+def test_cloud_mode_without_a_deployment_says_what_to_do(project: CloudProject) -> None:
+    etl = project.pipeline("etl")
     with pytest.raises(DeploymentNotFoundError, match=r"(?s)No deployment of pipeline 'etl'.*terraform.*apply"):
         etl.run(mode="cloud")
 
@@ -224,7 +266,9 @@ def test_a_seed_style_script_invokes_each_function_once_per_step(tmp_path: Path,
 
         generated = run_capped([sys.executable, str(script)], tmp_path, env=dict(os.environ, GENERATE_TO=str(tmp_path / "infra")), deadline=600)
         assert generated.returncode == 0 and generated.killed is None, generated.stderr
-        functions = service.deploy_terraform(tmp_path / "infra", environment=CREDENTIALS)
+        # What the script reads at import, and the manifest: a runaway run inside a function would find it.
+        shared = {name: os.environ[name] for name in ("MOTO", "LAMBDA", "DATA_BUCKET", "GLACIER_STATE_DIR")}
+        functions = service.deploy_terraform(tmp_path / "infra", environment={**shared, **CREDENTIALS})
         assert sorted(functions) == ["seed-etl-aggregate", "seed-etl-transform"]
 
         run = run_capped([sys.executable, str(script)], tmp_path, deadline=240)
@@ -238,12 +282,11 @@ def test_a_seed_style_script_invokes_each_function_once_per_step(tmp_path: Path,
             assert notices == ["glacier: not running pipeline 'seed-etl' while module 'seed_cloud' is imported to run a step"]
 
 
-def test_each_generated_function_is_pinned_to_its_task(project: Any, tmp_path: Path) -> None:
+def test_each_generated_function_is_pinned_to_its_task(project: CloudProject, tmp_path: Path) -> None:
     import hcl2
     from hcl2.utils import SerializationOptions
 
-    file, _ = project
-    load_pipeline(f"{file}:etl").run(mode="generate", out=tmp_path / "infra")
+    project.generate("etl", tmp_path / "infra")
     with open(tmp_path / "infra" / "main.tf") as f:
         doc = hcl2.load(f, serialization_options=SerializationOptions(strip_string_quotes=True, with_comments=False))
     pinned = {
@@ -254,16 +297,15 @@ def test_each_generated_function_is_pinned_to_its_task(project: Any, tmp_path: P
     assert pinned == {"etl-transform": "cloud_etl:transform", "etl-aggregate": "cloud_etl:aggregate"}
 
 
-def test_a_deployed_function_refuses_payloads_that_name_code(project: Any, tmp_path: Path, lambda_service: LambdaService, moto_endpoint: str, s3_bucket: str) -> None:
+def test_a_deployed_function_refuses_payloads_that_name_code(project: CloudProject, tmp_path: Path, lambda_service: LambdaService, moto_endpoint: str, s3_bucket: str) -> None:
     import json
 
     import boto3
 
     from glacier.plugins.serialization import config_to_dict
 
-    file, _ = project
-    generated = load_pipeline(f"{file}:etl").run(mode="generate", out=tmp_path / "infra")
-    deploy(generated, lambda_service, moto_endpoint)
+    generated = project.generate("etl", tmp_path / "infra")
+    project.deploy(generated)
     entry = generated.manifest["functions"]["transform"]
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.py"
@@ -298,7 +340,7 @@ def test_a_deployed_function_refuses_payloads_that_name_code(project: Any, tmp_p
     assert json.loads(response["Payload"].read())["ok"], "the function no longer runs its own task"
 
 
-def test_a_deployed_function_refuses_a_payload_of_another_protocol_version(project: Any, tmp_path: Path, lambda_service: LambdaService, moto_endpoint: str, s3_bucket: str) -> None:
+def test_a_deployed_function_refuses_a_payload_of_another_protocol_version(project: CloudProject, tmp_path: Path, lambda_service: LambdaService, moto_endpoint: str, s3_bucket: str) -> None:
     import json
 
     import boto3
@@ -306,9 +348,8 @@ def test_a_deployed_function_refuses_a_payload_of_another_protocol_version(proje
     from glacier.plugins.serialization import config_to_dict
     from glacier.run.protocol import PROTOCOL_VERSION
 
-    file, _ = project
-    generated = load_pipeline(f"{file}:etl").run(mode="generate", out=tmp_path / "infra")
-    deploy(generated, lambda_service, moto_endpoint)
+    generated = project.generate("etl", tmp_path / "infra")
+    project.deploy(generated)
     entry = generated.manifest["functions"]["transform"]
     config = config_to_dict(AwsConfig(region="us-east-1", endpoint_url=moto_endpoint))
     other = PROTOCOL_VERSION + 1

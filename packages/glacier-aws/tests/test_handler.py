@@ -92,7 +92,7 @@ def test_a_function_without_glacier_task_runs_nothing(tmp_path: Path, monkeypatc
     assert not (tmp_path / "out.parquet").exists()
 
 
-def test_inside_the_lambda_runtime_the_handler_marks_its_process_as_one_that_runs_steps(tmp_path: Path) -> None:
+def test_inside_the_lambda_runtime_the_handler_marks_its_process_as_one_that_runs_steps(tmp_path: Path, artifact_tree: Path) -> None:
     # Importing the handler in a test process marks nothing; inside the runtime it does, so
     # a task of the function that starts a pipeline run is refused there.
     import json
@@ -102,13 +102,17 @@ def test_inside_the_lambda_runtime_the_handler_marks_its_process_as_one_that_run
 
     from glacier_aws.testing.lambda_service import LambdaService
 
+    import shutil
+
     assert "GLACIER_STEP_PROCESS" not in os.environ
-    (tmp_path / "probe.py").write_text(
+    code = tmp_path / "code"  # the artifact (linked, not copied) plus the probe
+    shutil.copytree(artifact_tree, code, copy_function=os.link)
+    (code / "probe.py").write_text(
         "import os\nimport glacier_aws.handler  # noqa: F401\n\n"
         "def probe(event, context):\n    return os.environ.get('GLACIER_STEP_PROCESS')\n"
     )
     with LambdaService() as service:
-        service.deploy("probe", tmp_path, "probe.probe")
+        service.deploy("probe", code, "probe.probe")
         client = boto3.client("lambda", endpoint_url=service.endpoint_url, region_name="us-east-1",
                               aws_access_key_id="testing", aws_secret_access_key="testing")
         assert json.loads(client.invoke(FunctionName="probe", Payload=b"{}")["Payload"].read()) == "1"

@@ -44,6 +44,39 @@ def crash(event, context):
 
 def pid(event, context):
     return os.getpid()
+
+def sleep_after_pid(event, context):
+    with open(event["pid_file"], "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(event["seconds"])
+    return {"slept": event["seconds"]}
+
+def rendezvous(event, context):
+    # Arrive, then wait (up to a deadline) for the other party: both arrive only if both run at once.
+    open(os.path.join(event["dir"], context.function_name), "w").close()
+    other = os.path.join(event["dir"], event["other"])
+    deadline = time.monotonic() + event["patience"]
+    while not os.path.exists(other) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return os.path.exists(other)
+
+def alone(event, context):
+    # Inside, look for another invocation inside at the same time, then leave.
+    mine = os.path.join(event["dir"], context.aws_request_id)
+    open(mine, "w").close()
+    deadline = time.monotonic() + event["window"]
+    company = False
+    while time.monotonic() < deadline and not company:
+        company = len(os.listdir(event["dir"])) > 1
+        time.sleep(0.01)
+    os.remove(mine)
+    return company
+
+def where(event, context):
+    import importlib.util
+    import sys
+    return {"path": sys.path, "pytest": importlib.util.find_spec("pytest") is not None,
+            "no_site": sys.flags.no_site, "env": dict(os.environ)}
 '''
 
 
@@ -60,12 +93,14 @@ def service(code_dir: Path) -> Iterator[LambdaService]:
     with LambdaService() as svc:
         svc.deploy("echo", code_dir, "handlers.echo", memory=256)
         svc.deploy("fail", code_dir, "handlers.fail")
-        svc.deploy("sleepy", code_dir, "handlers.sleep", timeout=1.0)
-        svc.deploy("sleepy2", code_dir, "handlers.sleep")
-        svc.deploy("sleepy3", code_dir, "handlers.sleep")
+        svc.deploy("sleepy", code_dir, "handlers.sleep_after_pid", timeout=1.0)
+        svc.deploy("meet-a", code_dir, "handlers.rendezvous")
+        svc.deploy("meet-b", code_dir, "handlers.rendezvous")
+        svc.deploy("alone", code_dir, "handlers.alone")
         svc.deploy("env", code_dir, "handlers.env", environment={"GLACIER_STAGE": "test"})
         svc.deploy("broken", code_dir, "broken.handler")
         svc.deploy("crash", code_dir, "handlers.crash")
+        svc.deploy("where", code_dir, "handlers.where", environment={"GIVEN": "1"})
         yield svc
 
 
@@ -120,15 +155,16 @@ def test_import_error_comes_back_as_unhandled_init_error(client: Any) -> None:
 
 
 def test_handler_running_past_timeout_is_killed_and_next_invoke_works(
-    client: Any, service: LambdaService
+    client: Any, service: LambdaService, tmp_path: Path
 ) -> None:
-    started = time.monotonic()
-    response, body = invoke(client, "sleepy", {"seconds": 30})
-    assert time.monotonic() - started < 5
+    pid_file = tmp_path / "pid"
+    response, body = invoke(client, "sleepy", {"seconds": 30, "pid_file": str(pid_file)})
     assert response["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Sandbox.Timedout"
     assert body["errorMessage"].endswith("Task timed out after 1.00 seconds")
-    response, body = invoke(client, "sleepy", {"seconds": 0})
+    with pytest.raises(ProcessLookupError):  # killed, not left sleeping: the answer came before the sleep ended
+        os.kill(int(pid_file.read_text()), 0)
+    response, body = invoke(client, "sleepy", {"seconds": 0, "pid_file": str(pid_file)})
     assert "FunctionError" not in response, service.log_path("sleepy").read_text()
     assert body == {"slept": 0}
 
@@ -140,27 +176,30 @@ def test_unknown_function_raises_resource_not_found(client: Any) -> None:
     assert "function:nope" in info.value.response["Error"]["Message"]
 
 
-def test_different_functions_run_concurrently(client: Any) -> None:
-    for name in ("sleepy2", "sleepy3"):  # warm both so process start-up is not measured
-        invoke(client, name, {"seconds": 0})
-    started = time.monotonic()
+def test_different_functions_run_concurrently(client: Any, tmp_path: Path) -> None:
+    # Each waits for the other to arrive; one after the other, the first would wait in vain.
+    events = [{"dir": str(tmp_path), "other": other, "patience": 20} for other in ("meet-b", "meet-a")]
     with ThreadPoolExecutor(2) as pool:
-        names = ["sleepy2", "sleepy3"]
-        results = list(pool.map(lambda n: invoke(client, n, {"seconds": 1.5})[1], names))
-    assert results == [{"slept": 1.5}, {"slept": 1.5}]
-    assert time.monotonic() - started < 2.6  # one after the other would take 3 s
+        met = list(pool.map(lambda name, event: invoke(client, name, event)[1], ["meet-a", "meet-b"], events))
+    assert met == [True, True]
 
 
 def test_invocations_of_one_function_are_served_one_at_a_time(
-    client: Any, service: LambdaService
+    client: Any, service: LambdaService, tmp_path: Path
 ) -> None:
-    before = service.invocations("sleepy2")
-    started = time.monotonic()
+    # Each invocation stays inside for a while, looking for company; the second is
+    # sent while the first is inside (its marker exists), so it is queued, not run beside it.
+    before = service.invocations("alone")
+    event = {"dir": str(tmp_path), "window": 1.0}
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda _: invoke(client, "sleepy2", {"seconds": 0.5})[1], "ab"))
-    assert results == [{"slept": 0.5}, {"slept": 0.5}]
-    assert time.monotonic() - started >= 1.0
-    assert service.invocations("sleepy2") == before + 2
+        first = pool.submit(invoke, client, "alone", event)
+        deadline = time.monotonic() + 60
+        while not any(tmp_path.iterdir()) and not first.done() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        second = pool.submit(invoke, client, "alone", event)
+        results = [first.result()[1], second.result()[1]]
+    assert results == [False, False]
+    assert service.invocations("alone") == before + 2
 
 
 def test_deployed_environment_reaches_the_handler(client: Any) -> None:
@@ -246,3 +285,57 @@ def test_deploy_terraform_creates_each_function_as_the_module_declares_it(code_d
         assert body == {"GLACIER_TASK": "pipelines.etl:double", "STAGE": "overridden", "EXTRA": "1"}
         _, body = invoke(lam, "tf-echo", {})
         assert body["memory"] == "320" and 0 < body["remaining_ms"] <= 7000
+
+
+def test_a_function_sees_neither_this_machines_packages_nor_the_tests_environment(client: Any, code_dir: Path) -> None:
+    # This process has AWS keys and pytest's variables set; a function gets only what it is given.
+    assert os.environ["AWS_ACCESS_KEY_ID"] and os.environ["PYTEST_CURRENT_TEST"]
+    _, body = invoke(client, "where", {})
+    assert body["no_site"] == 1 and body["pytest"] is False
+    assert body["path"][0] == str(code_dir.resolve())
+    assert not any("site-packages" in entry for entry in body["path"]), body["path"]
+    # LC_CTYPE: Python coerces a C locale (en_US.UTF-8 is not installed here) to C.UTF-8.
+    runtime = {"PATH", "LANG", "LC_CTYPE", "TZ", "PYTHONPATH", "PYTHONUNBUFFERED", "_HANDLER", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+               "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LAMBDA_RUNTIME_API", "_X_AMZN_TRACE_ID"}
+    unexpected = {k for k in body["env"] if k not in runtime and not k.startswith("AWS_LAMBDA_")} - {"GIVEN"}
+    assert unexpected == set(), unexpected
+    assert body["env"]["GIVEN"] == "1"
+
+
+def test_a_function_runs_with_its_artifact_alone_so_a_missing_dependency_is_an_import_error_naming_it(
+    artifact_tree: Path, tmp_path: Path, moto_endpoint: str, s3_bucket: str
+) -> None:
+    import shutil
+
+    from glacier.config import AwsConfig
+    from glacier.plugins.serialization import config_to_dict
+    from glacier.run.protocol import PROTOCOL_VERSION
+    from glacier.testing import sample_frame
+    from glacier_aws.storage import polars_storage_options
+
+    pruned = tmp_path / "pruned"  # the artifact without polars (linked, not copied)
+    shutil.copytree(artifact_tree, pruned, copy_function=os.link, ignore=lambda d, names: ["polars"] if Path(d) == artifact_tree else [])
+    assert (artifact_tree / "polars").is_dir() and not (pruned / "polars").exists()
+    config = AwsConfig(region="us-east-1", endpoint_url=moto_endpoint)
+    sample_frame(100).write_parquet(f"s3://{s3_bucket}/raw.parquet", storage_options=polars_storage_options(config))
+    keys = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
+    env = {**keys, "GLACIER_TASK": "glacier.testing.tasks:double_value"}
+
+    def event(name: str) -> dict[str, Any]:
+        where = {"config": config_to_dict(config)}
+        return {"protocol": PROTOCOL_VERSION, "run_id": name, "step": "double_value", "attempt": 1,
+                "task": {"module": "glacier.testing.tasks", "qualname": "double_value", "file": None},
+                "sources": {"df": {"uri": f"s3://{s3_bucket}/raw.parquet", **where}},
+                "target": {"uri": f"s3://{s3_bucket}/{name}/out.parquet", **where}}
+
+    with LambdaService() as svc:
+        svc.deploy("full", artifact_tree, "glacier_aws.handler.handler", environment=env)
+        svc.deploy("pruned", pruned, "glacier_aws.handler.handler", environment=env)
+        lam = boto3.client("lambda", endpoint_url=svc.endpoint_url, region_name="us-east-1", aws_access_key_id="testing",
+                           aws_secret_access_key="testing", config=Config(retries={"total_max_attempts": 1}, read_timeout=120))
+        _, full = invoke(lam, "full", event("full"))
+        _, broken = invoke(lam, "pruned", event("pruned"))
+    assert full.get("ok") is True and full["rows"] == 100, full
+    assert "No module named 'polars'" in json.dumps(broken), broken
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    assert s3.list_objects_v2(Bucket=s3_bucket, Prefix="pruned/").get("KeyCount", 0) == 0

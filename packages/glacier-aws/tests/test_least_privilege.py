@@ -7,11 +7,7 @@ refusal comes back as a Glacier error naming the step and the object.
 
 from __future__ import annotations
 
-import platform
-import sys
-import textwrap
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +15,14 @@ import polars as pl
 import pytest
 
 from glacier import StepStatus
-from glacier.cli import load_pipeline
 from glacier.config import AwsConfig
 from glacier.testing import sample_frame
 from glacier_aws.storage import polars_storage_options
 from glacier_aws.testing.lambda_service import LambdaService
+from glacier_aws.testing.moto_server import MotoServer
 from glacier_aws.testing.roles import assume_function_roles, function_policies
 
-RUNTIME = f"python3.{sys.version_info.minor}"
-ARCH = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+from .fixtures import CloudProject, cloud_project
 
 PIPELINE_FILE = '''
 import os
@@ -66,32 +61,23 @@ writing = Pipeline(name="writing").source(raw).transform(writes_outside_its_targ
 '''
 
 
-@pytest.fixture(scope="module")
-def lambda_service() -> Iterator[LambdaService]:
-    with LambdaService() as service:
-        yield service
-
-
 @pytest.fixture
-def project(tmp_path: Path, enforcing_moto: Any, lambda_service: LambdaService, monkeypatch: pytest.MonkeyPatch) -> Any:
+def project(tmp_path: Path, enforcing_moto: MotoServer, lambda_service: LambdaService, monkeypatch: pytest.MonkeyPatch) -> CloudProject:
     """The pipeline file and a bucket in the enforcing moto; the test itself acts as an administrator."""
     for key, value in enforcing_moto.admin.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     bucket = f"glacier-iam-{uuid.uuid4().hex[:12]}"
     admin_s3(enforcing_moto).create_bucket(Bucket=bucket)
-    monkeypatch.setenv("MOTO", enforcing_moto.endpoint)
-    monkeypatch.setenv("LAMBDA", lambda_service.endpoint_url)
-    monkeypatch.setenv("DATA_BUCKET", bucket)
     options = polars_storage_options(AwsConfig(endpoint_url=enforcing_moto.endpoint))
     sample_frame(500).write_parquet(f"s3://{bucket}/raw/data.parquet", storage_options=options)
     sample_frame(5).write_parquet(f"s3://{bucket}/secret/other.parquet", storage_options=options)
-    file = tmp_path / "iam_etl.py"
-    file.write_text(textwrap.dedent(PIPELINE_FILE.format(runtime=RUNTIME, arch=ARCH)))
-    return file, bucket, options
+    # No shared keys: each function gets its own role's at deploy time.
+    return cloud_project(PIPELINE_FILE, tmp_path, monkeypatch, moto=enforcing_moto.endpoint, service=lambda_service,
+                         bucket=bucket, module="iam_etl", credentials={})
 
 
-def admin_s3(enforcing_moto: Any) -> Any:
+def admin_s3(enforcing_moto: MotoServer) -> Any:
     """An S3 client with the administrator's keys (boto3's default session caches the first credentials it saw)."""
     import boto3
 
@@ -99,14 +85,12 @@ def admin_s3(enforcing_moto: Any) -> Any:
     return boto3.client("s3", endpoint_url=enforcing_moto.endpoint, region_name="us-east-1", aws_access_key_id=keys["AWS_ACCESS_KEY_ID"], aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"])
 
 
-def run_with_own_roles(project: Any, name: str, out: Path, service: LambdaService, enforcing_moto: Any) -> Any:
-    pipeline = load_pipeline(f"{project[0]}:{name}")
-    generated = pipeline.run(mode="generate", out=out)
-    service.deploy_terraform(generated.out, credentials=assume_function_roles(generated.out, enforcing_moto.endpoint))
-    return pipeline.run(mode="cloud")
+def run_with_own_roles(project: CloudProject, name: str, out: Path) -> Any:
+    """Generate, deploy with each function holding its own role's credentials, run in cloud mode."""
+    return project.run(name, out, roles=lambda generated: assume_function_roles(generated, project.moto))
 
 
-def test_the_server_enforces_iam(enforcing_moto: Any) -> None:
+def test_the_server_enforces_iam(enforcing_moto: MotoServer) -> None:
     import boto3
     from botocore.exceptions import ClientError
 
@@ -114,41 +98,35 @@ def test_the_server_enforces_iam(enforcing_moto: Any) -> None:
         boto3.client("s3", endpoint_url=enforcing_moto.endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing").list_buckets()
 
 
-def test_the_policy_in_force_is_the_generated_one(project: Any, tmp_path: Path) -> None:
-    file, bucket, _ = project
-    generated = load_pipeline(f"{file}:reading").run(mode="generate", out=tmp_path / "infra")
+def test_the_policy_in_force_is_the_generated_one(project: CloudProject, tmp_path: Path) -> None:
+    generated = project.generate("reading", tmp_path / "infra")
     statements = function_policies(generated.out)["reading-reads-another-key"]["Statement"]
     reads = next(s for s in statements if s["Action"] == ["s3:GetObject"])["Resource"]
-    assert f"arn:aws:s3:::{bucket}/raw/data.parquet" in reads
+    assert f"arn:aws:s3:::{project.bucket}/raw/data.parquet" in reads
     assert not any("secret" in r for s in statements for r in s["Resource"])
 
 
-def test_a_step_within_its_grants_runs_with_its_own_role(project: Any, tmp_path: Path, lambda_service: LambdaService, enforcing_moto: Any) -> None:
-    file, bucket, options = project
-    result = run_with_own_roles(project, "allowed", tmp_path / "infra", lambda_service, enforcing_moto)
+def test_a_step_within_its_grants_runs_with_its_own_role(project: CloudProject, tmp_path: Path, enforcing_moto: MotoServer) -> None:
+    result = run_with_own_roles(project, "allowed", tmp_path / "infra")
     assert result.ok, result.summary() + "\n" + "\n".join(str(s.error) for s in result.failed)
-    assert pl.read_parquet(f"s3://{bucket}/out/doubled.parquet", storage_options=options).height == 500
+    options = polars_storage_options(AwsConfig(endpoint_url=enforcing_moto.endpoint))
+    assert pl.read_parquet(f"s3://{project.bucket}/out/doubled.parquet", storage_options=options).height == 500
 
 
-def test_a_step_reading_beyond_its_grants_is_refused_naming_step_and_uri(project: Any, tmp_path: Path, lambda_service: LambdaService, enforcing_moto: Any) -> None:
-    file, bucket, _ = project
-    result = run_with_own_roles(project, "reading", tmp_path / "infra", lambda_service, enforcing_moto)
-    step = result["reads_another_key"]
-    assert step.status is StepStatus.FAILED
-    message = str(step.error)
-    assert "Step 'reads_another_key' failed" in message
+@pytest.mark.parametrize(("pipeline", "step", "key", "target"), [
+    pytest.param("reading", "reads_another_key", "secret/other.parquet", "out/read.parquet", id="reading-another-key"),
+    pytest.param("writing", "writes_outside_its_target", "elsewhere/out.parquet", "out/written.parquet", id="writing-outside-its-target"),
+])
+def test_a_step_beyond_its_grants_is_refused_naming_step_and_uri_and_writes_nothing(
+    project: CloudProject, tmp_path: Path, enforcing_moto: MotoServer, pipeline: str, step: str, key: str, target: str
+) -> None:
+    result = run_with_own_roles(project, pipeline, tmp_path / "infra")
+    outcome = result[step]
+    assert outcome.status is StepStatus.FAILED
+    message = str(outcome.error)
+    assert f"Step '{step}' failed" in message
     assert "AccessDenied" in message or "Access Denied" in message or "403" in message, message
-    assert f"{bucket}/secret/other.parquet" in message, message
-
-
-def test_a_step_writing_outside_its_target_is_refused_and_writes_nothing(project: Any, tmp_path: Path, lambda_service: LambdaService, enforcing_moto: Any) -> None:
-    file, bucket, _ = project
-    result = run_with_own_roles(project, "writing", tmp_path / "infra", lambda_service, enforcing_moto)
-    step = result["writes_outside_its_target"]
-    assert step.status is StepStatus.FAILED
-    message = str(step.error)
-    assert "Step 'writes_outside_its_target' failed" in message
-    assert "AccessDenied" in message or "Access Denied" in message or "403" in message, message
-    assert f"{bucket}/elsewhere/out.parquet" in message, message
-    listed = admin_s3(enforcing_moto).list_objects_v2(Bucket=bucket, Prefix="elsewhere/")
-    assert listed.get("KeyCount", 0) == 0
+    assert f"{project.bucket}/{key}" in message, message
+    s3 = admin_s3(enforcing_moto)
+    assert s3.list_objects_v2(Bucket=project.bucket, Prefix="elsewhere/").get("KeyCount", 0) == 0
+    assert s3.list_objects_v2(Bucket=project.bucket, Prefix=target).get("KeyCount", 0) == 0

@@ -189,4 +189,7 @@ def test_an_unreachable_endpoint_fails_fast_and_names_it(tmp_path) -> None:  # n
     assert error.step == "_keep" and error.uri == "s3://lake/raw.parquet"
     assert f"cannot reach S3 at {endpoint}" in str(error)
     assert "AwsConfig(endpoint_url=" in (error.hint or "")
-    assert took < 15, f"took {took:.1f}s"  # about 4 s; it took 34 s with the clients' default retries
+    # No event marks a refused connection, so this bound is on time, but set between the two
+    # behaviours with room on both sides: about 4 s here with Glacier's settings, 34 s with the
+    # clients' default retries and timeouts.
+    assert took < 25, f"took {took:.1f}s"

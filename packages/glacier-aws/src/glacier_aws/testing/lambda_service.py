@@ -2,11 +2,21 @@
 Runtime API per function that the real ``awslambdaric`` client polls, all on 127.0.0.1.
 
 Functions are created one by one (:meth:`LambdaService.deploy`) or, as ``terraform apply``
-would, from a generated root module (:meth:`LambdaService.deploy_terraform`)."""
+would, from a generated root module (:meth:`LambdaService.deploy_terraform`).
+
+A function runs with its code alone, as in Lambda: the runtime process is ``python -S``
+(no site-packages of this machine) with ``PYTHONPATH`` = the function's code, then a folder
+holding only what Lambda's Python runtime provides (:func:`runtime_client_dir`:
+``awslambdaric`` and the AWS SDK), and an environment built from nothing but the Lambda
+runtime variables, the function's own variables and what the caller passes (endpoints,
+credentials). A dependency missing from an artifact is an import error here, as there."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -33,9 +43,73 @@ _MAX_RESPONSE = 6291556
 _REFERENCE = re.compile(r"^\$\{([A-Za-z0-9_]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_]+)\}$")
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 _RUNTIME_PATH = re.compile(r"^/2018-06-01/runtime/invocation/([^/]+)/(response|error)$")
-# Inherited variables that change how awslambdaric behaves (multi-concurrency mode, telemetry
-# file descriptors, thread polling) must not leak in from the test's own environment.
-_SCRUBBED = ("AWS_LAMBDA_", "_LAMBDA_", "LAMBDA_", "_HANDLER", "_X_AMZN", "AWS_EXECUTION_ENV")
+#: What Lambda's Python runtime has besides the stdlib: its runtime client and the AWS SDK
+#: (with their dependencies, found from what is installed here).
+RUNTIME_PROVIDES = ("awslambdaric", "boto3")
+# What a Lambda sandbox's environment holds before the function's own variables.
+_BASE_ENVIRONMENT = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "en_US.UTF-8", "TZ": ":UTC"}
+
+
+def _closure(names: tuple[str, ...]) -> list[str]:
+    """``name==version`` of ``names`` and everything they require, as installed here."""
+    seen, todo, pins = set(), list(names), []
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        pins.append(f"{name}=={importlib.metadata.version(name)}")
+        for req in importlib.metadata.requires(name) or []:
+            if "extra ==" not in req:
+                todo.append(re.split(r"[\s<>=!~;\[(]", req, maxsplit=1)[0].lower().replace("_", "-"))
+    return sorted(pins)
+
+
+def runtime_client_dir(cache_dir: str | Path | None = None) -> Path:
+    """A folder holding only what Lambda's Python runtime provides, installed once and cached.
+
+    ``awslambdaric``, ``boto3`` and their dependencies (``botocore``, ``s3transfer``,
+    ``jmespath``, ``python-dateutil``, ``urllib3``, ``six``, ...), at the versions installed
+    here, put by ``pip install --target`` under ``GLACIER_CACHE_DIR/lambda-runtime/`` in a
+    folder named by those versions and this interpreter's.
+
+    Parameters
+    ----------
+    cache_dir : str or Path, optional
+        Glacier's cache folder; :func:`glacier.infra.artifact.cache_root` by default.
+
+    Returns
+    -------
+    Path
+        The folder, to put on a runtime's ``PYTHONPATH`` after the function's code.
+    """
+    from glacier.infra.artifact import cache_root
+
+    pins = _closure(RUNTIME_PROVIDES)
+    key_data = {"pins": pins, "python": sys.version_info[:2], "platform": sys.platform}
+    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:16]
+    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    root = root / "lambda-runtime"
+    final = root / key
+    if final.is_dir():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits, then finds it installed
+        if final.is_dir():
+            return final
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{key}."))
+        try:
+            command = [sys.executable, "-m", "pip", "install", "--target", str(tmp / "site"), "--no-deps",
+                       "--only-binary=:all:", "--no-compile", "--no-input", "--disable-pip-version-check", *pins]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode:
+                msg = f"pip could not install Lambda's runtime client ({' '.join(pins)}):\n{done.stdout}{done.stderr}"
+                raise RuntimeError(msg)
+            (tmp / "site").rename(final)  # atomic: the cache holds whole folders only
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
 
 
 @dataclass
@@ -122,8 +196,9 @@ class _Function:
             self.cond.notify_all()
             env = dict(self.env, AWS_LAMBDA_RUNTIME_API=f"{_HOST}:{self.server.server_port}")
             self.log = self.log or open(self.log_path, "ab")  # noqa: SIM115 - closed in close()
+            # -S: none of this machine's site-packages; only PYTHONPATH (code, runtime client).
             self.proc = subprocess.Popen(
-                [self.python, "-m", "awslambdaric", self.handler], cwd=self.code_dir, env=env,
+                [self.python, "-S", "-m", "awslambdaric", self.handler], cwd=self.code_dir, env=env,
                 stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
                 start_new_session=True)  # own process group: killing it takes its children too
         return self.proc
@@ -285,10 +360,14 @@ class LambdaService:
     ----------
     region : str
         Region used in ARNs and given to functions as ``AWS_REGION``.
+    runtime_dir : str or Path, optional
+        What the runtime provides besides the function's code; :func:`runtime_client_dir`
+        (installed on first use) by default.
     """
 
-    def __init__(self, region: str = "us-east-1") -> None:
+    def __init__(self, region: str = "us-east-1", *, runtime_dir: str | Path | None = None) -> None:
         self.region = region
+        self._runtime_dir = Path(runtime_dir) if runtime_dir is not None else None
         self._functions: dict[str, _Function] = {}
         self._server: _Server | None = None
         self._log_dir: Path | None = None  # runtime logs; removed by stop()
@@ -336,25 +415,30 @@ class LambdaService:
         ----------
         name, handler : str
             Function name (redeploying replaces the old one) and ``module.function``.
-        code_dir
-            Str or Path
-            Task root: working directory and first ``PYTHONPATH`` entry of the runtime.
+        code_dir : str or Path
+            Task root: working directory and first ``PYTHONPATH`` entry of the runtime, whose
+            only other entry is the runtime client's folder.
         environment : dict, optional
-            Extra environment variables, applied last.
+            The function's environment variables (endpoints, credentials), applied last;
+            nothing of this process's environment is passed otherwise.
         timeout, memory : float, int
             Seconds before ``Sandbox.Timedout``; MB reported to the context (not enforced).
         python : str
-            Interpreter that runs ``-m awslambdaric``; it needs awslambdaric installed.
+            Interpreter that runs ``-S -m awslambdaric`` (its stdlib only: no site-packages).
         """
         if self._log_dir is None:
             raise RuntimeError("LambdaService is not started")
         code_dir = Path(code_dir).resolve()
         if not code_dir.is_dir():
             raise FileNotFoundError(f"code_dir {code_dir} is not a directory")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED)}
+        if self._runtime_dir is None:
+            self._runtime_dir = runtime_client_dir()
+        # Nothing inherited from this process: a test's settings reach a function only when passed.
+        env = dict(_BASE_ENVIRONMENT)
         env.update({
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(code_dir), env.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join([str(code_dir), str(self._runtime_dir)]),
             "PYTHONUNBUFFERED": "1", "_HANDLER": handler, "LAMBDA_TASK_ROOT": str(code_dir),
+            "LAMBDA_RUNTIME_DIR": str(self._runtime_dir),
             "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
