@@ -7,7 +7,9 @@ client. The flow is the user's: generate, "deploy" the artifact, run, compare.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -364,3 +366,35 @@ def test_a_deployed_function_refuses_a_payload_of_another_protocol_version(proje
     assert result["ok"] is False, result
     assert f"payload protocol {other!r} is not {PROTOCOL_VERSION}" in result["error"]["message"], result["error"]["message"]
     assert not boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").list_objects_v2(Bucket=s3_bucket, Prefix="other-protocol/").get("KeyCount", 0)
+
+
+# -- the command line, end to end ---------------------------------------------------------
+
+
+def test_the_command_line_generates_then_runs_in_cloud_mode_from_the_manifest(project: CloudProject, tmp_path: Path, lambda_service: LambdaService, moto_endpoint: str, s3_bucket: str) -> None:
+    def glacier(*args: str) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, COLUMNS="200")  # MOTO, LAMBDA and DATA_BUCKET are set for this test
+        return subprocess.run([sys.executable, "-m", "glacier.cli", *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+
+    out = tmp_path / "infra"
+    generated = glacier("generate", f"{project.file}:etl", "--out", str(out))
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    assert f"Generated infrastructure for aws in {out}" in generated.stdout and "main.tf" in generated.stdout
+    manifest = out / "glacier-deployment.json"
+    assert set(json.loads(manifest.read_text())["functions"]) == {"transform", "aggregate"}
+    lambda_service.deploy_terraform(out, environment=project.environment)
+
+    # A state directory that knows of no deployment: only --manifest can point the run at it.
+    lost = glacier("run", f"{project.file}:etl", "--mode", "cloud", "--state-dir", str(tmp_path / "empty"))
+    assert lost.returncode != 0 and "No deployment of pipeline 'etl'" in " ".join(lost.stdout.split())
+    state = tmp_path / "state"
+    ran = glacier("run", f"{project.file}:etl", "--mode", "cloud", "--manifest", str(manifest), "--state-dir", str(state), "--max-workers", "1")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "succeeded" in ran.stdout and "lambda" in ran.stdout
+
+    (record,) = RunStore(state).list("etl")
+    assert record["mode"] == "cloud" and record["ok"]
+    assert {s["name"]: s["executor"] for s in record["steps"]} == {"extract": "local", "transform": "lambda", "aggregate": "lambda"}
+    raw = sample_frame(20_000)
+    got = pl.read_parquet(f"s3://{s3_bucket}/output/result.parquet", storage_options=polars_storage_options(AwsConfig(endpoint_url=moto_endpoint)))
+    assert_frame_equal(got, raw.filter(pl.col("value").is_not_null()).group_by("category").agg(pl.col("value").sum()).sort("category"))
