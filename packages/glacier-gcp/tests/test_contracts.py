@@ -1,0 +1,19 @@
+"""glacier-gcp passes every contract suite, over real protocols on 127.0.0.1."""
+
+from __future__ import annotations
+
+from glacier.testing import (
+    AtomicCommitContract,
+    BucketContract,
+    PluginContract,
+)
+
+from .fixtures import GcpFixtures
+
+
+class TestGcpPlugin(PluginContract, GcpFixtures):
+    pass
+
+
+class TestGcsBuckets(BucketContract, AtomicCommitContract, GcpFixtures):
+    pass
