@@ -1,18 +1,39 @@
-"""glacier-gcp's fixtures for the contract suites: GCS in fake-gcs-server.
+"""glacier-gcp's fixtures for the contract suites: GCS in fake-gcs-server, functions in functions-framework.
 
-Buckets are fresh fake-gcs-server buckets.
+Buckets are fresh fake-gcs-server buckets; the executor POSTs to functions that
+FunctionsService serves with functions-framework from the real source zip (its
+requirements installed into a fresh venv); the handler is
+``glacier_gcp.handler.handler(request)`` called in this process with a Flask request;
+the generated directory is what ``mode="generate"`` writes for a small pipeline of
+Cloud Functions tasks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from glacier import Bucket, Provider
 from glacier.config import CloudFunctionConfig, GcpConfig
-from glacier.testing import ProviderFixtures
+from glacier.plugins import Deployment, DeploymentEntry
+from glacier.plugins.executor import Executor
+from glacier.testing import ProviderFixtures, tasks
+from glacier_gcp.executor import logging_filter
+from glacier_gcp.testing.functions_service import FunctionsService
+
+RUNTIME = f"python3{sys.version_info.minor}"  # the venv the functions run in is this interpreter's
+
+
+def flask_request(body: Any) -> Any:
+    """A Flask request with ``body`` as its JSON, as functions-framework hands one to an HTTP function."""
+    from flask import Request
+    from werkzeug.test import EnvironBuilder
+
+    return Request(EnvironBuilder(method="POST", data=json.dumps(body), content_type="application/json").get_environ())
 
 
 class GcpFixtures(ProviderFixtures):
@@ -21,10 +42,48 @@ class GcpFixtures(ProviderFixtures):
     plugin = "gcp"
     step_timeout = 2
 
+    @pytest.fixture(scope="class")
+    @classmethod
+    def functions_service(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FunctionsService]:
+        from glacier_gcp.infra.artifact import build_artifact
+
+        artifact = build_artifact([], CloudFunctionConfig(runtime=RUNTIME), tmp_path_factory.mktemp("contract-artifact"))
+        with FunctionsService(artifact.path) as service:
+            yield service
+
     @pytest.fixture
     def make_bucket(self, gcp_config: GcpConfig, gcs_bucket: str) -> Callable[[str], Bucket]:
         provider = Provider(config=gcp_config)
         return lambda path: provider.bucket(bucket=gcs_bucket, path=path)
+
+    @pytest.fixture
+    def executor(self, gcp_config: GcpConfig) -> Executor:
+        return Provider(config=gcp_config).serverless(config=CloudFunctionConfig(timeout=60, runtime=RUNTIME))
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def deployment(cls, functions_service: FunctionsService) -> Deployment:
+        # One function per contract task, served from the real source zip.
+        functions = {}
+        for name in tasks.__all__:
+            function = f"contract-{name.replace('_', '-')}"
+            timeout = cls.step_timeout if name == "sleep_past_timeout" else 60
+            url = functions_service.deploy(function, {"GLACIER_TASK": f"glacier.testing.tasks:{name}"}, timeout=timeout)  # as the generated Terraform sets it
+            functions[name] = DeploymentEntry(function, "glacier.testing.tasks", name, "gcp", "cloudfunction", {"url": url, "logs": f"Cloud Logging ({logging_filter(function)})"})
+        functions_service.wait_ready()
+        return Deployment(pipeline="contract", entries=functions)
+
+    @pytest.fixture
+    def handler(self, monkeypatch: pytest.MonkeyPatch) -> Callable[[Any, str], Any]:
+        from glacier_gcp.handler import handler
+
+        def call(event: Any, task: str) -> Any:
+            monkeypatch.setenv("GLACIER_TASK", task)  # as the generated Terraform sets it on the function
+            body, status, _ = handler(flask_request(event))
+            assert status == 200
+            return body
+
+        return call
 
     @pytest.fixture
     def configs(self) -> list[Any]:

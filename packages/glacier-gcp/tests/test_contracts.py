@@ -5,6 +5,8 @@ from __future__ import annotations
 from glacier.testing import (
     AtomicCommitContract,
     BucketContract,
+    ExecutorContract,
+    HandlerContract,
     PluginContract,
 )
 
@@ -16,4 +18,12 @@ class TestGcpPlugin(PluginContract, GcpFixtures):
 
 
 class TestGcsBuckets(BucketContract, AtomicCommitContract, GcpFixtures):
+    pass
+
+
+class TestCloudFunctionExecutor(ExecutorContract, GcpFixtures):
+    pass
+
+
+class TestCloudFunctionHandler(HandlerContract, GcpFixtures):
     pass
