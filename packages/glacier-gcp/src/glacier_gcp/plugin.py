@@ -40,3 +40,9 @@ def glacier_storage_schemes() -> list[Scheme]:
 def glacier_executor_kinds() -> list[ExecutorKind]:
     """The Cloud Functions executor, chosen by ``CloudFunctionConfig``."""
     return [ExecutorKind("cloudfunction", "glacier_gcp.executor:CloudFunctionExecutor", config="glacier_gcp.config:CloudFunctionConfig", provider="gcp")]
+
+
+@hookimpl
+def glacier_codegen_targets() -> list[CodegenTarget]:
+    """Terraform for GCS buckets, Cloud Functions (gen2), their service accounts and invoker bindings."""
+    return [CodegenTarget("terraform-gcp", "gcp", "glacier_gcp.infra.terraform:generate")]
