@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +28,25 @@ from glacier_gcp.executor import logging_filter
 from glacier_gcp.testing.functions_service import FunctionsService
 
 RUNTIME = f"python3{sys.version_info.minor}"  # the venv the functions run in is this interpreter's
+
+GENERATED_PIPELINE = '''
+from glacier import Pipeline, Provider
+from glacier.config import CloudFunctionConfig, GcpConfig
+from glacier.testing import tasks
+
+gcp = Provider(config=GcpConfig(project="glacier-contract", region="europe-west1"))
+on_functions = gcp.serverless(config=CloudFunctionConfig(memory=2048, timeout=600))
+double_value = on_functions.task(cache=True)(tasks.double_value)
+join_by_id = on_functions.task()(tasks.join_by_id)
+
+raw = gcp.bucket(bucket="glacier-contract-lake", path="raw/*.parquet")
+ref = gcp.bucket(bucket="glacier-contract-lake", path="ref/ids.parquet")
+doubled = gcp.bucket(bucket="glacier-contract-lake", path="stage/doubled.parquet")
+joined = gcp.bucket(bucket="glacier-contract-reports", path="joined.parquet")
+doubling = Pipeline(name="doubling").source(raw).transform(double_value).to(doubled)
+joining = Pipeline(name="joining").sources({"left": doubled, "right": ref}).transform(join_by_id).to(joined)
+pipeline = Pipeline.compose(doubling, joining, name="contract")
+'''
 
 
 def flask_request(body: Any) -> Any:
@@ -93,3 +114,22 @@ class GcpFixtures(ProviderFixtures):
             CloudFunctionConfig(),
             CloudFunctionConfig(memory=16_384, cpu=4, timeout=3600, max_instances=3, min_instances=1, runtime="python311", environment={"A": "b"}),
         ]
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def generated_dir(cls, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        from glacier.cli import load_pipeline
+
+        folder = tmp_path_factory.mktemp("contract-generate")
+        file = folder / "contract_pipeline.py"
+        file.write_text(textwrap.dedent(GENERATED_PIPELINE))
+        out = folder / "infra"
+        load_pipeline(f"{file}:pipeline").run(mode="generate", out=out)
+        return out
+
+    @pytest.fixture
+    def check_roles(self) -> Callable[[Path], list[str]]:
+        from glacier.cli import load_pipeline
+        from glacier_gcp.testing.bindings import binding_problems
+
+        return lambda generated: binding_problems(generated, load_pipeline(f"{generated.parent / 'contract_pipeline.py'}:pipeline"))

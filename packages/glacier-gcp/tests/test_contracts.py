@@ -7,6 +7,7 @@ from glacier.testing import (
     BucketContract,
     ExecutorContract,
     HandlerContract,
+    InfrastructureContract,
     PluginContract,
 )
 
@@ -26,4 +27,8 @@ class TestCloudFunctionExecutor(ExecutorContract, GcpFixtures):
 
 
 class TestCloudFunctionHandler(HandlerContract, GcpFixtures):
+    pass
+
+
+class TestGcpInfrastructure(InfrastructureContract, GcpFixtures):
     pass
