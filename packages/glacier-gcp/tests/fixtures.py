@@ -65,11 +65,16 @@ class GcpFixtures(ProviderFixtures):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def functions_service(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FunctionsService]:
+    def function_source(cls, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        """The real source zip the contract functions are built from."""
         from glacier_gcp.infra.artifact import build_artifact
 
-        artifact = build_artifact([], CloudFunctionConfig(runtime=RUNTIME), tmp_path_factory.mktemp("contract-artifact"))
-        with FunctionsService(artifact.path) as service:
+        return build_artifact([], CloudFunctionConfig(runtime=RUNTIME), tmp_path_factory.mktemp("contract-artifact")).path
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def functions_service(cls) -> Iterator[FunctionsService]:
+        with FunctionsService() as service:
             yield service
 
     @pytest.fixture
@@ -83,13 +88,13 @@ class GcpFixtures(ProviderFixtures):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def deployment(cls, functions_service: FunctionsService) -> Deployment:
+    def deployment(cls, functions_service: FunctionsService, function_source: Path) -> Deployment:
         # One function per contract task, served from the real source zip.
         functions = {}
         for name in tasks.__all__:
             function = f"contract-{name.replace('_', '-')}"
             timeout = cls.step_timeout if name == "sleep_past_timeout" else 60
-            url = functions_service.deploy(function, {"GLACIER_TASK": f"glacier.testing.tasks:{name}"}, timeout=timeout)  # as the generated Terraform sets it
+            url = functions_service.deploy(function, function_source, {"GLACIER_TASK": f"glacier.testing.tasks:{name}"}, timeout=timeout)  # as the generated Terraform sets it
             functions[name] = DeploymentEntry(function, "glacier.testing.tasks", name, "gcp", "cloudfunction", {"url": url, "logs": f"Cloud Logging ({logging_filter(function)})"})
         functions_service.wait_ready()
         return Deployment(pipeline="contract", entries=functions)

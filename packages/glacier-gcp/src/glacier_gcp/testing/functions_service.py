@@ -97,6 +97,8 @@ class Function:
     environment: dict[str, str]
     timeout: float
     require_auth: bool = False
+    source: Path = Path()
+    venv: Path = Path()
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -114,13 +116,11 @@ class FunctionsService:
     #: The bearer token a ``require_auth`` function accepts.
     token = "glacier-test-invoker"
 
-    def __init__(self, source_zip: Path, *, python: str = sys.executable) -> None:
+    def __init__(self, *, python: str = sys.executable) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="glacier-functions-"))
-        self.source = self.workdir / "source"
-        with zipfile.ZipFile(source_zip) as archive:
-            archive.extractall(self.source)
-        self.venv = function_venv(self.source / "requirements.txt", python)
+        self.python = python
         self.functions: dict[str, Function] = {}
+        self.requests: dict[str, int] = {}
         service = self
 
         class FrontEnd(BaseHTTPRequestHandler):
@@ -142,12 +142,54 @@ class FunctionsService:
         """``http://127.0.0.1:PORT`` of the front end."""
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def deploy(self, name: str, environment: dict[str, str], *, timeout: float = 60, require_auth: bool = False) -> str:
-        """Deploy the function ``name`` with ``environment`` and return its URL; its process starts at once."""
-        function = Function(name, dict(environment), timeout, require_auth)
+    def deploy(self, name: str, source_zip: Path, environment: dict[str, str], *, timeout: float = 60, require_auth: bool = False) -> str:
+        """Deploy the function ``name`` from ``source_zip`` with ``environment`` and return its URL; its process starts at once.
+
+        The zip is unpacked and its requirements installed as Cloud Functions' builder
+        would (see :func:`function_venv`); deploying a name again replaces the function.
+        """
+        digest = hashlib.sha256(Path(source_zip).read_bytes()).hexdigest()[:16]
+        source = self.workdir / "sources" / digest
+        if not source.exists():
+            with zipfile.ZipFile(source_zip) as archive:
+                archive.extractall(source)
+        if name in self.functions:
+            self._kill(self.functions[name])
+        function = Function(name, dict(environment), timeout, require_auth, source=source, venv=function_venv(source / "requirements.txt", self.python))
         self.functions[name] = function
         self._start(function)
         return f"{self.endpoint}/{name}"
+
+    def deploy_terraform(self, directory: str | Path, *, environment: dict[str, str] | None = None, require_auth: bool = False) -> dict[str, str]:
+        """Deploy every ``google_cloudfunctions2_function`` of the root module in ``directory``, as ``terraform apply`` would.
+
+        Each function gets its name, timeout and environment variables from ``main.tf``,
+        and is built from the zip its ``storage_source`` object uploads; ``environment``
+        is added to every function's. Returns each function's URL by name.
+        """
+        import hcl2
+
+        from glacier.testing.terraform import blocks, unquote
+
+        directory = Path(directory).resolve()
+        with open(directory / "main.tf", encoding="utf-8") as f:
+            doc = hcl2.load(f)
+        objects = {f"google_storage_bucket_object.{ident}.name": unquote(body) for ident, body in blocks(doc, "resource", "google_storage_bucket_object").items()}
+        urls = {}
+        for body in (unquote(b) for b in blocks(doc, "resource", "google_cloudfunctions2_function").values()):
+            service = body["service_config"][0]
+            source = objects[body["build_config"][0]["source"][0]["storage_source"][0]["object"]]
+            zip_path = directory / str(source["source"]).replace("${path.module}/", "")
+            variables = {str(k): str(v) for k, v in (service.get("environment_variables") or {}).items()}
+            if any(v.startswith("${") for v in variables.values()):
+                raise ValueError(f"{body['name']}: environment values must be literals, got {variables}")
+            urls[body["name"]] = self.deploy(body["name"], zip_path, {**variables, **(environment or {})}, timeout=float(service["timeout_seconds"]), require_auth=require_auth)
+        self.wait_ready()
+        return urls
+
+    def invocations(self, name: str) -> int:
+        """How many requests reached the function ``name``."""
+        return self.requests.get(name, 0)
 
     def log(self, name: str) -> str:
         """What the function's processes printed."""
@@ -155,14 +197,15 @@ class FunctionsService:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def wait_ready(self, timeout: float = 60) -> None:
-        """Wait until every deployed function's process accepts connections."""
+        """Wait until every running function's process accepts connections (one stopped at a timeout starts on its next request)."""
         for function in self.functions.values():
-            self._wait(function, timeout)
+            if function.process is not None:
+                self._wait(function, timeout)
 
     def _start(self, function: Function) -> None:
         function.port = _free_port()
         env = {
-            "PATH": f"{self.venv / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "PATH": f"{function.venv / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "HOME": str(self.workdir / "home"),
             "CLOUDSDK_CONFIG": str(self.workdir / "home" / "gcloud"),
             "K_SERVICE": function.name,
@@ -175,9 +218,9 @@ class FunctionsService:
         }
         with open(self.workdir / f"{function.name}.log", "ab") as log:
             function.process = subprocess.Popen(
-                [str(self.venv / "bin" / "python"), "-m", "functions_framework", "--source", "main.py", "--target", "handler",
+                [str(function.venv / "bin" / "python"), "-m", "functions_framework", "--source", "main.py", "--target", "handler",
                  "--host", "127.0.0.1", "--port", str(function.port)],
-                cwd=self.source, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=function.source, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
 
     def _wait(self, function: Function, timeout: float) -> None:
@@ -207,6 +250,7 @@ class FunctionsService:
         if function is None:
             self._answer(request, 404, b"Page not found", "text/html")
             return
+        self.requests[name] = self.requests.get(name, 0) + 1
         if function.require_auth and request.headers.get("Authorization") != f"Bearer {self.token}":
             self._answer(request, 403, _FORBIDDEN, "text/html")
             return
