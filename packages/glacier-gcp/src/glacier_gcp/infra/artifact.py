@@ -171,10 +171,10 @@ def build_artifact(
         # the plugin would not load inside the function. RECORD and direct_url name this
         # machine's paths and are left out.
         meta = importlib.metadata.distribution(distribution)
-        info = f"{distribution.replace('-', '_')}-{meta.version}.dist-info"
+        dist_info = f"{distribution.replace('-', '_')}-{meta.version}.dist-info"
         for text in ("METADATA", "entry_points.txt"):
             if (content := meta.read_text(text)) is not None:
-                _put(files, f"{info}/{text}", content.encode())
+                _put(files, f"{dist_info}/{text}", content.encode())
     for module, source in modules:
         _add_module(files, module, Path(source))
 
