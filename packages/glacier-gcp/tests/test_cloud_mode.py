@@ -72,6 +72,11 @@ def broken(df):
     raise ValueError("bad data in " + os.environ.get("K_SERVICE", "?"))
 
 
+@fn.task()
+def crash(df):
+    os._exit(1)  # the instance dies, as at an out-of-memory kill
+
+
 @short_fn.task()
 def slow(df):
     time.sleep(30)
@@ -80,7 +85,12 @@ def slow(df):
 
 etl = Pipeline(name="etl").source(raw).transform(extract).to(step1).transform(transform).to(step2).transform(aggregate).to(output)
 failing = Pipeline(name="failing").source(raw).transform(broken).to(provider.bucket(bucket=bucket, path="broken.parquet"))
+crashing = Pipeline(name="crashing").source(raw).transform(crash).to(provider.bucket(bucket=bucket, path="crash.parquet"))
 too_slow = Pipeline(name="too_slow").source(raw).transform(slow).to(provider.bucket(bucket=bucket, path="slow.parquet"))
+
+# Run at import, as the seed's scripts do: inside a function this must not start a run.
+if os.environ.get("RUN_AT_IMPORT"):
+    etl.run(mode="cloud")
 '''
 
 
@@ -127,6 +137,19 @@ def test_generate_deploy_and_run_the_seed_pipeline_in_cloud_mode(project: Any, t
     assert result["transform"].rows == raw["value"].is_not_null().sum()
 
 
+def test_a_function_importing_a_module_that_runs_its_pipeline_runs_only_its_step(project: Any, tmp_path: Path, functions_service: FunctionsService) -> None:
+    """K_SERVICE marks the function's process as one that executes steps: the module-level run is skipped."""
+    file, _, environment = project
+    pipeline = load_pipeline(f"{file}:etl")
+    pipeline.run(mode="generate", out=tmp_path / "infra")
+    functions_service.deploy_terraform(tmp_path / "infra", environment={**environment, "RUN_AT_IMPORT": "1"})
+    result = pipeline.run(mode="cloud")
+    assert result.ok, result.summary()
+    assert functions_service.invocations("etl-transform") == 1 and functions_service.invocations("etl-aggregate") == 1
+    notices = [line for line in functions_service.log("etl-transform").splitlines() if line.startswith("glacier: not running")]
+    assert notices == ["glacier: not running pipeline 'etl' while module 'cloud_etl' is imported to run a step"]
+
+
 def test_a_task_error_comes_back_as_a_glacier_error_naming_the_function_and_its_logs(project: Any, tmp_path: Path, functions_service: FunctionsService) -> None:
     result = generate_deploy_run(project, "failing", tmp_path / "infra", functions_service)
     step = result["broken"]
@@ -144,6 +167,14 @@ def test_a_function_timeout_comes_back_as_a_timed_out_step(project: Any, tmp_pat
     assert isinstance(step.error, StepTimeoutError)
     assert "'too-slow-slow'" in str(step.error) and "timeout of 3s" in str(step.error)
     assert not load_pipeline(f"{project[0]}:too_slow").steps[0].target.exists()
+
+
+def test_an_instance_that_dies_is_an_error_naming_the_function_and_its_logs(project: Any, tmp_path: Path, functions_service: FunctionsService) -> None:
+    result = generate_deploy_run(project, "crashing", tmp_path / "infra", functions_service)
+    step = result["crash"]
+    assert step.status is StepStatus.FAILED and isinstance(step.error, StepError)
+    assert "Cloud Function 'crashing-crash' failed: HTTP 503" in str(step.error)
+    assert 'resource.labels.service_name="crashing-crash"' in str(step.error)
 
 
 def test_a_403_names_the_missing_invoker_role(project: Any, tmp_path: Path, functions_service: FunctionsService) -> None:

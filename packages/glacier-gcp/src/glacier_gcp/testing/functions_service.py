@@ -12,7 +12,7 @@ In front of the functions stands a small HTTP server playing Cloud Run's front e
 timeout is answered ``504`` and its instance stopped (by its pid), and a function
 deployed with ``require_auth=True`` answers ``403`` to a request without the bearer
 token :attr:`FunctionsService.token`, as Cloud Run does to a caller without
-``roles/run.invoker``.
+``roles/run.invoker``; an instance that dies during a request is answered ``503``.
 """
 
 from __future__ import annotations
@@ -157,6 +157,7 @@ class FunctionsService:
             self._kill(self.functions[name])
         function = Function(name, dict(environment), timeout, require_auth, source=source, venv=function_venv(source / "requirements.txt", self.python))
         self.functions[name] = function
+        self.requests[name] = 0
         self._start(function)
         return f"{self.endpoint}/{name}"
 
@@ -188,7 +189,7 @@ class FunctionsService:
         return urls
 
     def invocations(self, name: str) -> int:
-        """How many requests reached the function ``name``."""
+        """How many requests reached the function ``name`` since it was (last) deployed."""
         return self.requests.get(name, 0)
 
     def log(self, name: str) -> str:
@@ -267,6 +268,8 @@ class FunctionsService:
             with function.lock:
                 self._kill(function)  # as Cloud Run stops the request; the step writes nothing after
             self._answer(request, 504, b"upstream request timeout", "text/plain")
+        except OSError:  # the instance died mid-request (a crash, an out-of-memory kill)
+            self._answer(request, 503, b"Service Unavailable: the instance was terminated while handling the request", "text/plain")
         finally:
             connection.close()
 
