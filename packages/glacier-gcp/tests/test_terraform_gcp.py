@@ -67,8 +67,11 @@ def test_variables_are_prefixed_and_the_invoker_is_asked_for(generated: Any) -> 
     assert {"contract_double_value_url", "contract_join_by_id_url", "gcp_source_bucket"} <= outputs
 
 
-def test_the_manifest_records_each_functions_url(generated: Any) -> None:
-    _, result, _ = generated
+def test_the_manifest_records_each_functions_url_and_source_size(generated: Any) -> None:
+    out, result, _ = generated
+    for entry in result.manifest["functions"].values():
+        zip_path = out / "artifacts" / entry["extras"]["source"]
+        assert int(entry["extras"]["source_bytes"]) == zip_path.stat().st_size
     urls = {entry["function_name"]: entry["extras"]["url"] for entry in result.manifest["functions"].values()}
     assert urls == {
         "contract-double-value": "https://europe-west1-glacier-contract.cloudfunctions.net/contract-double-value",

@@ -11,7 +11,8 @@
   names to exactly what its step code reads and writes (:mod:`glacier_gcp.infra.iam`);
 - grants ``roles/run.invoker`` on each function to the identity that runs the pipeline
   (the variable ``gcp_invoker``), and outputs each function's URL;
-- fills the deployment manifest that cloud mode reads, with each function's URL.
+- fills the deployment manifest that cloud mode reads, with each function's URL and
+  the name and size of the source zip it is built from.
 
 Every variable is prefixed ``gcp_`` (``gcp_project``, ``gcp_region``, ``gcp_invoker``),
 so that one root module can hold several clouds. Checkov checks the generated code does
@@ -113,6 +114,9 @@ def generate(plan: GenerationPlan) -> None:
             "region": region,
             "project": config.project,
             "runtime": function.runtime,
+            # The source zip it is built from, and its size (the builder installs the rest).
+            "source": artifacts[function.runtime].path.name,
+            "source_bytes": str(artifacts[function.runtime].zipped_bytes),
             "logs": f'Cloud Logging (resource.type="cloud_run_revision" AND resource.labels.service_name="{spec.name}")',
         }
         plan.manifest[spec.task.name] = DeploymentEntry(spec.name, spec.module, spec.qualname, "gcp", spec.executor.kind, extras)
