@@ -114,7 +114,7 @@ class GcpFixtures(ProviderFixtures):
     @pytest.fixture
     def configs(self) -> list[Any]:
         return [
-            GcpConfig(),
+            GcpConfig(project="p"),
             GcpConfig(project="p", region="europe-west1", endpoint_url="http://127.0.0.1:9", service_endpoints={"storage": "http://127.0.0.1:8"}),
             CloudFunctionConfig(),
             CloudFunctionConfig(memory=16_384, cpu=4, timeout=3600, max_instances=3, min_instances=1, runtime="python311", environment={"A": "b"}),

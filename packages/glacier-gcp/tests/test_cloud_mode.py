@@ -111,7 +111,7 @@ def project(tmp_path: Path, gcs_server: FakeGcsServer, functions_service: Functi
     raw = sample_frame(20_000)
     buffer = io.BytesIO()
     raw.write_parquet(buffer)
-    GcsStorage(GcpConfig(endpoint_url=gcs_server.endpoint)).fs.pipe(f"{gcs_bucket}/raw/data.parquet", buffer.getvalue())
+    GcsStorage(GcpConfig(project="glacier-test", endpoint_url=gcs_server.endpoint)).fs.pipe(f"{gcs_bucket}/raw/data.parquet", buffer.getvalue())
     return file, raw, {"GCS": gcs_server.endpoint, "FUNCTIONS": functions_service.endpoint, "DATA_BUCKET": gcs_bucket}
 
 
@@ -130,7 +130,7 @@ def test_generate_deploy_and_run_the_seed_pipeline_in_cloud_mode(project: Any, t
     assert result.ok, result.summary() + "\n" + "\n".join(str(s.error) for s in result.failed)
     assert [result[s].executor for s in ("extract", "transform", "aggregate")] == ["local", "cloudfunction", "cloudfunction"]
     assert functions_service.invocations("etl-transform") == 1 and functions_service.invocations("etl-aggregate") == 1
-    options = polars_storage_options(GcpConfig(endpoint_url=gcs_server.endpoint))
+    options = polars_storage_options(GcpConfig(project="glacier-test", endpoint_url=gcs_server.endpoint))
     got = pl.read_parquet(f"gs://{gcs_bucket}/output/result.parquet", storage_options=options, credential_provider=None)
     expected = raw.filter(pl.col("value").is_not_null()).group_by("category").agg(pl.col("value").sum()).sort("category")
     assert_frame_equal(got, expected)
@@ -199,7 +199,7 @@ def test_a_deployed_function_refuses_payloads_that_name_code(project: Any, tmp_p
     urls = functions_service.deploy_terraform(tmp_path / "infra", environment=environment)
     entry = generated.manifest["functions"]["transform"]
     marker = tmp_path / "pwned"
-    config = config_to_dict(GcpConfig(endpoint_url=gcs_server.endpoint))
+    config = config_to_dict(GcpConfig(project="glacier-test", endpoint_url=gcs_server.endpoint))
 
     def payload(task: dict[str, Any] | None = None, source_config: dict[str, Any] | None = config) -> dict[str, Any]:
         return {

@@ -106,7 +106,7 @@ def test_the_access_model_check_finds_a_wider_grant(generated: Any, tmp_path: Pa
 
 def test_generating_without_a_project_says_which_field(tmp_path: Path) -> None:
     file = tmp_path / "no_project.py"
-    file.write_text(textwrap.dedent(GENERATED_PIPELINE).replace('project="glacier-contract", ', ""))
+    file.write_text(textwrap.dedent(GENERATED_PIPELINE).replace('project="glacier-contract"', 'project=""'))
     with pytest.raises(ValueError, match=r"(?s)needs a project.*GcpConfig\(project="):
         load_pipeline(f"{file}:pipeline").run(mode="generate", out=tmp_path / "infra")
 

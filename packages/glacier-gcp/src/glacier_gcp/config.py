@@ -49,7 +49,7 @@ class GcpConfig:
     Parameters
     ----------
     project
-        The project ID, e.g. ``"my-project"``.
+        The project ID, e.g. ``"my-project"`` (``generate`` needs it; storage alone does not).
     region
         The region of the functions (and of buckets generate creates).
     endpoint_url
@@ -68,7 +68,7 @@ class GcpConfig:
     'http://127.0.0.1:4443'
     """
 
-    project: str = ""
+    project: str
     region: str = "us-central1"
     endpoint_url: str | None = None
     service_endpoints: dict[str, str] = field(default_factory=dict)

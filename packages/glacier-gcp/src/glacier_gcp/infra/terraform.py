@@ -224,8 +224,8 @@ def _gcp(plan: GenerationPlan) -> tuple[GcpConfig, str]:
         listed = ", ".join(f"{p or '?'}/{r}" for p, r in places)
         msg = f"pipeline {plan.pipeline.name!r} uses Google Cloud in several projects or regions ({listed}); Glacier generates one per pipeline.\n\nUse one GcpConfig(project=..., region=...) for its buckets and Cloud Functions tasks."
         raise ValueError(msg)
-    config = found[0] if found else GcpConfig()
-    if not config.project:
+    config = found[0] if found else None
+    if config is None or not config.project:
         msg = f"pipeline {plan.pipeline.name!r}: generating for Google Cloud needs a project.\n\nHint: GcpConfig(project=\"my-project\")"
         raise ValueError(msg)
     return config, config.region
