@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["glacier-core", "glacier-local", "glacier-aws"]
+PACKAGES = ["glacier-core", "glacier-local", "glacier-aws", "glacier-gcp"]
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +43,13 @@ def test_the_wheels_install_with_the_pip_a_fresh_venv_ships_with(wheels: list[Pa
     assert install.returncode == 0, f"{shipped}\n{install.stderr[-3000:]}"
     probe = (
         "import sys, glacier\n"
-        "heavy = sorted(m for m in ('boto3', 'botocore', 's3fs', 'fsspec') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('boto3', 'botocore', 's3fs', 'fsspec', 'gcsfs', 'google.cloud') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
         "from glacier.config import AwsConfig, LambdaConfig, LocalConfig\n"
         "import glacier_aws.executor, glacier_aws.storage, botocore.session, s3fs\n"
         "import hcl2, glacier_aws.infra.terraform  # glacier-aws brings glacier-core[infra]\n"
+        "from glacier.config import GcpConfig, CloudFunctionConfig\n"
+        "import glacier_gcp.executor, glacier_gcp.storage, glacier_gcp.infra.terraform, gcsfs.core, google.oauth2.id_token\n"
         "print('ok')\n"
     )
     ran = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=120)

@@ -69,6 +69,8 @@ def test_without_the_plugin_the_scheme_is_unknown(tmp_path: Path) -> None:
 
 
 def test_glacier_plugins_lists_the_third_party_plugin(installed_plugin: Path, tmp_path: Path) -> None:
-    proc = run_python("from glacier.cli import main; main(['plugins'])", installed_plugin, tmp_path)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COLUMNS", "200")  # the table wraps its cells at the terminal's width, 80 in a pipe
+        proc = run_python("from glacier.cli import main; main(['plugins'])", installed_plugin, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "glacier-shout 1.0.0" in proc.stdout and "shout://" in proc.stdout

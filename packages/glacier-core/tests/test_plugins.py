@@ -15,7 +15,23 @@ from glacier.plugins.registry import scheme_for
 from glacier.plugins.storage import storage_for
 
 
-def test_config_from_a_missing_plugin_names_the_package_to_install() -> None:
+@pytest.fixture
+def without_gcp_plugin():  # noqa: ANN201
+    """glacier-gcp's plugin taken out of the plugin manager (it may be installed in the test env), and put back."""
+    from glacier.plugins.registry import clear_caches, get_plugin_manager
+
+    pm = get_plugin_manager()
+    plugin = pm.get_plugin("gcp")
+    if plugin is not None:
+        pm.unregister(name="gcp")
+    clear_caches()
+    yield
+    if plugin is not None:
+        pm.register(plugin, name="gcp")
+    clear_caches()
+
+
+def test_config_from_a_missing_plugin_names_the_package_to_install(without_gcp_plugin: None) -> None:
     with pytest.raises(ImportError) as info:
         from glacier.config import GcpConfig  # noqa: F401
     assert isinstance(info.value, PluginNotInstalledError)

@@ -325,10 +325,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _columns() -> int:
-    try:
-        return os.get_terminal_size().columns
-    except OSError:
-        return 120
+    # shutil's, not os's: it honours COLUMNS, the standard way to size output that is piped.
+    import shutil
+
+    return shutil.get_terminal_size(fallback=(120, 24)).columns
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""What generate writes for Google Cloud: Terraform, service accounts, the function source zip."""

@@ -1,0 +1,48 @@
+"""glacier-gcp's plugin module (entry point ``glacier: gcp``). Light: no gcsfs or google-auth here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from glacier import hookimpl
+from glacier.plugins.backend import ProviderBackend
+from glacier.plugins.registry import CodegenTarget, ExecutorKind, Scheme
+
+from glacier_gcp.config import CloudFunctionConfig, GcpConfig
+
+
+@hookimpl
+def glacier_configs() -> list[type]:
+    """``GcpConfig`` and ``CloudFunctionConfig``."""
+    return [GcpConfig, CloudFunctionConfig]
+
+
+@hookimpl
+def glacier_provider_for_config(config: Any) -> ProviderBackend | None:
+    """The Google Cloud provider for a ``GcpConfig``."""
+    if isinstance(config, GcpConfig):
+        from glacier_gcp.backend import GcpBackend
+
+        return GcpBackend(config)
+    return None
+
+
+@hookimpl
+def glacier_storage_schemes() -> list[Scheme]:
+    """``gs://`` (and ``gcs://``, as fsspec also names it)."""
+    return [
+        Scheme("gs", "glacier_gcp.storage:GcsStorage", package="glacier-gcp", provider="gcp"),
+        Scheme("gcs", "glacier_gcp.storage:GcsStorage", package="glacier-gcp", provider="gcp"),
+    ]
+
+
+@hookimpl
+def glacier_executor_kinds() -> list[ExecutorKind]:
+    """The Cloud Functions executor, chosen by ``CloudFunctionConfig``."""
+    return [ExecutorKind("cloudfunction", "glacier_gcp.executor:CloudFunctionExecutor", config="glacier_gcp.config:CloudFunctionConfig", provider="gcp")]
+
+
+@hookimpl
+def glacier_codegen_targets() -> list[CodegenTarget]:
+    """Terraform for GCS buckets, Cloud Functions (gen2), their service accounts and invoker bindings."""
+    return [CodegenTarget("terraform-gcp", "gcp", "glacier_gcp.infra.terraform:generate")]

@@ -1,0 +1,1 @@
+"""Local harnesses for tests: GCS through fake-gcs-server, Cloud Functions through functions-framework."""
