@@ -157,8 +157,11 @@ def build_artifact(
 
     Examples
     --------
-    >>> art = build_artifact([("etl", Path("etl.py"))], CloudFunctionConfig(), Path("build"))  # doctest: +SKIP
-    >>> art.path.name  # doctest: +SKIP
+    >>> from pathlib import Path
+    >>> from glacier.config import CloudFunctionConfig
+    >>> _ = (tmp / "etl.py").write_text("def transform(df): return df")
+    >>> art = build_artifact([("etl", tmp / "etl.py")], CloudFunctionConfig(), tmp / "build")
+    >>> art.path.name
     'glacier-function-python312.zip'
     """
     reqs = requirements()

@@ -113,10 +113,12 @@ def _condition(exact: set[str], prefixes: set[str], bucket: str) -> str:
 def bucket_bindings(spec: FunctionSpec) -> list[Binding]:
     """The bindings of ``spec``'s service account, rendered from :func:`glacier.infra.access.function_access`.
 
-    Examples
-    --------
-    >>> [(b.bucket, b.role) for b in bucket_bindings(spec)]  # doctest: +SKIP
-    [('lake', 'glacierObjectReader'), ('lake', 'glacierObjectWriter'), ('lake', 'glacierObjectLister')]
+    Notes
+    -----
+    For a function reading and writing objects of one bucket, ``lake``, the bindings
+    are ``[('lake', 'glacierObjectReader'), ('lake', 'glacierObjectWriter'), ('lake',
+    'glacierObjectLister')]``; the package's ``tests/test_terraform_gcp.py`` checks them
+    against the access model.
     """
     access = function_access(spec).only(GCS_SCHEMES)
     reads: dict[str, tuple[set[str], set[str]]] = {}

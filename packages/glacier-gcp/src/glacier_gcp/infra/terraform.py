@@ -92,9 +92,10 @@ def generate(plan: GenerationPlan) -> None:
     plan
         The Google Cloud share of ``mode="generate"``.
 
-    Examples
-    --------
-    >>> pipeline.run(mode="generate", out="infra")  # doctest: +SKIP
+    Notes
+    -----
+    ``pipeline.run(mode="generate", out="infra")`` calls it for the Google Cloud share
+    of a pipeline; the package's ``tests/test_terraform_gcp.py`` shows what it writes.
     """
     from glacier_gcp.infra.artifact import build_artifact
 

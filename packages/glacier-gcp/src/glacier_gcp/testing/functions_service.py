@@ -109,8 +109,10 @@ class FunctionsService:
 
     Examples
     --------
-    >>> with FunctionsService(Path("glacier-function-python312.zip")) as service:  # doctest: +SKIP
-    ...     url = service.deploy("etl-transform", {"GLACIER_TASK": "etl:transform"}, timeout=60)
+    Not run as a test: the first deploy pip-installs the zip's requirements from the index.
+
+    >>> with FunctionsService() as service:  # doctest: +SKIP
+    ...     url = service.deploy("etl-transform", Path("glacier-function-python312.zip"), {"GLACIER_TASK": "etl:transform"}, timeout=60)
     """
 
     #: The bearer token a ``require_auth`` function accepts.

@@ -39,8 +39,10 @@ class FakeGcsServer:
 
     Examples
     --------
-    >>> with FakeGcsServer() as gcs:  # doctest: +SKIP
+    >>> with FakeGcsServer() as gcs:
     ...     gcs.create_bucket("lake")
+    ...     gcs.endpoint.startswith("http://127.0.0.1:")
+    True
     """
 
     def __init__(self, project: str = "glacier-test") -> None:
