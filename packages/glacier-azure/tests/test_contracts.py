@@ -1,0 +1,15 @@
+"""glacier-azure passes every contract suite, over real protocols on 127.0.0.1."""
+
+from __future__ import annotations
+
+from glacier.testing import AtomicCommitContract, BucketContract, PluginContract
+
+from .fixtures import AzureFixtures
+
+
+class TestAzurePlugin(PluginContract, AzureFixtures):
+    pass
+
+
+class TestBlobBuckets(BucketContract, AtomicCommitContract, AzureFixtures):
+    pass
