@@ -1,30 +1,122 @@
-"""glacier-azure's fixtures for the contract suites: Blob Storage in Azurite.
+"""glacier-azure's fixtures for the contract suites: Blob Storage and queues in Azurite, functions in FunctionsHost.
 
-Buckets are blobs of fresh Azurite containers.
+Buckets are blobs of fresh Azurite containers; the executor queues each step for a
+function app that FunctionsHost runs from a real artifact build, in a worker process
+that sees only the unzipped artifact; the handler is the artifact's v2-model function,
+called in this process with the ``azure.functions`` types as the host calls it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import sys
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from glacier import Bucket, Provider
 from glacier.config import AzureConfig, AzureFunctionConfig
-from glacier.testing import ProviderFixtures
+from glacier.plugins import Deployment, DeploymentEntry
+from glacier.plugins.executor import Executor
+from glacier.testing import ProviderFixtures, tasks
+from glacier_azure.testing.azurite import ACCOUNT_KEY, Azurite
+from glacier_azure.testing.functions_host import FunctionsHost
+
+RUNTIME = f"3.{sys.version_info.minor}"  # the artifact must run on this interpreter
+RESULTS = "glacier-results"
+
+#: What the function's identity gives it; Azurite knows only its account key.
+CREDENTIALS = {"AZURE_STORAGE_KEY": ACCOUNT_KEY}
+
+
+def unzipped_artifact(out: Path, config: AzureFunctionConfig, modules: list[tuple[str, Path]] | None = None) -> Path:
+    """A real Flex Consumption artifact build, unzipped as the platform unpacks it."""
+    from glacier_azure.infra.artifact import build_artifact
+
+    artifact = build_artifact(modules or [], config, out)
+    code = out / "code"
+    with zipfile.ZipFile(artifact.path) as archive:
+        archive.extractall(code)
+    return code
+
+
+def deploy_settings(app: str, task: str, *, timeout: int, dequeues: int = 1) -> dict[str, str]:
+    """The app settings the generated Terraform gives a function app, for Azurite (its key stands in for the identity)."""
+    return {
+        **CREDENTIALS,
+        "GLACIER_AZURE_FUNCTION": app,
+        "GLACIER_TASK": task,
+        "GLACIER_QUEUE": app,
+        "GLACIER_RESULTS_CONTAINER": RESULTS,
+        "AzureFunctionsJobHost__functionTimeout": f"00:00:{timeout:02d}" if timeout < 60 else f"00:{timeout // 60:02d}:{timeout % 60:02d}",
+        "AzureFunctionsJobHost__extensions__queues__maxDequeueCount": str(dequeues),
+    }
 
 
 class AzureFixtures(ProviderFixtures):
-    """glacier-azure against Azurite on 127.0.0.1."""
+    """glacier-azure against Azurite and FunctionsHost on 127.0.0.1."""
 
     plugin = "azure"
     step_timeout = 3
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def functions_host(cls, azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FunctionsHost]:
+        with FunctionsHost(azurite.connection_string, tmp_path_factory.mktemp("functions-host")) as host:
+            yield host
 
     @pytest.fixture
     def make_bucket(self, azure_config: AzureConfig, container: str) -> Callable[[str], Bucket]:
         provider = Provider(config=azure_config)
         return lambda path: provider.bucket(bucket=container, path=path)
+
+    @pytest.fixture
+    def executor(self, azure_config: AzureConfig) -> Executor:
+        return Provider(config=azure_config).serverless(config=AzureFunctionConfig(timeout=60, runtime=RUNTIME))
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def deployment(cls, azurite: Azurite, functions_host: FunctionsHost, tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+        # One function app per contract task, deployed from a real artifact build.
+        code = unzipped_artifact(tmp_path_factory.mktemp("contract-artifact"), AzureFunctionConfig(timeout=60, runtime=RUNTIME))
+        azurite.create_container(RESULTS)
+        functions = {}
+        for name in tasks.__all__:
+            app = f"contract-{name.replace('_', '-')}"
+            timeout = int(cls.step_timeout) if name == "sleep_past_timeout" else 60
+            azurite.create_queue(app)
+            functions_host.deploy(app, code, deploy_settings(app, f"glacier.testing.tasks:{name}", timeout=timeout))
+            extras = {"queue": app, "results_container": RESULTS, "timeout": str(timeout), "logs": f"Application Insights (traces of function app '{app}')"}
+            functions[name] = DeploymentEntry(app, "glacier.testing.tasks", name, "azure", "azure-functions", extras)
+        return Deployment(pipeline="contract", entries=functions)
+
+    @pytest.fixture
+    def handler(self, monkeypatch: pytest.MonkeyPatch) -> Callable[[Any, str], Any]:
+        import azure.functions as func
+
+        from glacier_azure.handler import build_app
+
+        (function,) = build_app().get_functions()
+
+        class Out(func.Out[str]):
+            value: str = ""
+
+            def set(self, val: str) -> None:
+                self.value = val
+
+            def get(self) -> str:
+                return self.value
+
+        def call(event: Any, task: str) -> Any:
+            monkeypatch.setenv("GLACIER_TASK", task)  # as the generated Terraform sets it on the function app
+            result = Out()
+            function.get_user_function()(msg=func.QueueMessage(id="m1", body=json.dumps(event).encode()), result=result)
+            return json.loads(result.get())
+
+        return call
 
     @pytest.fixture
     def configs(self) -> list[Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from glacier.testing import AtomicCommitContract, BucketContract, PluginContract
+from glacier.testing import AtomicCommitContract, BucketContract, ExecutorContract, HandlerContract, PluginContract
 
 from .fixtures import AzureFixtures
 
@@ -12,4 +12,12 @@ class TestAzurePlugin(PluginContract, AzureFixtures):
 
 
 class TestBlobBuckets(BucketContract, AtomicCommitContract, AzureFixtures):
+    pass
+
+
+class TestAzureFunctionsExecutor(ExecutorContract, AzureFixtures):
+    pass
+
+
+class TestAzureFunctionsHandler(HandlerContract, AzureFixtures):
     pass
