@@ -65,7 +65,7 @@ class AzureFunctionsExecutor(RemoteExecutor):
         if len(base64.b64encode(text.encode())) > QUEUE_MESSAGE_BYTES:
             msg = f"the step's payload is {len(text):,} bytes, over what one Storage queue message holds (64 KiB as base64)"
             raise StepError(step, msg, hint="give the step fewer or shorter source URIs (a glob instead of a list)")
-        queue, poison, result_blob = self._clients(queue_name, results, f"{payload.get('run_id')}/{step}/{payload.get('attempt')}-{payload['invocation']}.json")
+        queue, poison, result_blob = self._clients(entry, queue_name, results, f"{payload.get('run_id')}/{step}/{payload.get('attempt')}-{payload['invocation']}.json")
         sent = time.monotonic()
         try:
             queue.send_message(text)
@@ -118,15 +118,23 @@ class AzureFunctionsExecutor(RemoteExecutor):
         config: AzureConfig = self.provider.config
         return config
 
-    def _clients(self, queue_name: str, container: str, blob: str) -> tuple[Any, Any, Any]:
-        """The function's queue, its poison queue and the result blob, with the account's key or DefaultAzureCredential."""
+    def _clients(self, entry: DeploymentEntry, queue_name: str, container: str, blob: str) -> tuple[Any, Any, Any]:
+        """The function's queue, its poison queue and the result blob, with the account's key or DefaultAzureCredential.
+
+        They are in the deployment's host account that the manifest names
+        (``queue_endpoint``, ``results_endpoint``); an endpoint set in the provider's
+        ``AzureConfig`` (Azurite, a private endpoint) takes precedence.
+        """
         from azure.storage.blob import BlobClient
         from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
         from glacier_azure.storage import account_key
 
         config = self._azure
-        key = account_key(config)
+        # The account's key opens the config's own account only; the host account of a
+        # real deployment is reached with Entra ID (its shared keys are off).
+        own = bool(config.service_endpoints.get("queue")) or not entry.extras.get("queue_endpoint")
+        key = account_key(config) if own else None
         credential: Any
         if key:
             credential = {"account_name": config.storage_account, "account_key": key}
@@ -134,12 +142,13 @@ class AzureFunctionsExecutor(RemoteExecutor):
             from azure.identity import DefaultAzureCredential
 
             credential = DefaultAzureCredential()
-        queues = config.endpoint_for("queue")
+        queues = config.service_endpoints.get("queue") or entry.extras.get("queue_endpoint") or config.endpoint_for("queue")
+        blobs = config.service_endpoints.get("blob") or config.endpoint_url or entry.extras.get("results_endpoint") or config.endpoint_for("blob")
         encoding = {"message_encode_policy": TextBase64EncodePolicy(), "message_decode_policy": TextBase64DecodePolicy()}
         return (
             QueueClient(queues, queue_name, credential=credential, **encoding),
             QueueClient(queues, f"{queue_name}-poison", credential=credential, **encoding),
-            BlobClient(config.endpoint_for("blob"), container, blob, credential=credential),
+            BlobClient(blobs, container, blob, credential=credential),
         )
 
     @staticmethod

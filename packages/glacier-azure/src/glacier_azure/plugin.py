@@ -40,3 +40,9 @@ def glacier_storage_schemes() -> list[Scheme]:
 def glacier_executor_kinds() -> list[ExecutorKind]:
     """The Azure Functions executor, chosen by ``AzureFunctionConfig``."""
     return [ExecutorKind("azure-functions", "glacier_azure.executor:AzureFunctionsExecutor", config="glacier_azure.config:AzureFunctionConfig", provider="azure")]
+
+
+@hookimpl
+def glacier_codegen_targets() -> list[CodegenTarget]:
+    """Terraform (azurerm) for storage accounts, queues, Flex Consumption function apps and their identities."""
+    return [CodegenTarget("terraform-azure", "azure", "glacier_azure.infra.terraform:generate")]
