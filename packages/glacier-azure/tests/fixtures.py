@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,26 @@ from glacier.plugins.executor import Executor
 from glacier.testing import ProviderFixtures, tasks
 from glacier_azure.testing.azurite import ACCOUNT_KEY, Azurite
 from glacier_azure.testing.functions_host import FunctionsHost
+
+GENERATED_PIPELINE = '''
+from glacier import Pipeline, Provider
+from glacier.config import AzureConfig, AzureFunctionConfig
+from glacier.testing import tasks
+
+azure = Provider(config=AzureConfig(storage_account="mylake", resource_group="data", location="westeurope"))
+big = azure.serverless(config=AzureFunctionConfig(memory=4096, timeout=3600, max_instances=50, runtime="{runtime}"))
+small = azure.serverless(config=AzureFunctionConfig(memory=2048, timeout=600, runtime="{runtime}", environment={{"MODE": "x"}}))
+double_value = big.task()(tasks.double_value)
+join_by_id = small.task(cache=True)(tasks.join_by_id)
+
+raw = azure.bucket(bucket="lake", path="raw/*.parquet")
+ref = azure.bucket(bucket="lake", path="ref/ids.parquet")
+doubled = azure.bucket(bucket="lake", path="stage/doubled.parquet")
+joined = azure.bucket(bucket="reports", path="joined.parquet")
+doubling = Pipeline(name="doubling").source(raw).transform(double_value).to(doubled)
+joining = Pipeline(name="joining").sources({{"left": doubled, "right": ref}}).transform(join_by_id).to(joined)
+pipeline = Pipeline.compose(doubling, joining, name="contract")
+'''
 
 RUNTIME = f"3.{sys.version_info.minor}"  # the artifact must run on this interpreter
 RESULTS = "glacier-results"
@@ -117,6 +138,25 @@ class AzureFixtures(ProviderFixtures):
             return json.loads(result.get())
 
         return call
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def generated_dir(cls, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        from glacier.cli import load_pipeline
+
+        folder = tmp_path_factory.mktemp("contract-generate")
+        file = folder / "contract_pipeline.py"
+        file.write_text(textwrap.dedent(GENERATED_PIPELINE.format(runtime=RUNTIME)))
+        out = folder / "infra"
+        load_pipeline(f"{file}:pipeline").run(mode="generate", out=out)
+        return out
+
+    @pytest.fixture
+    def check_roles(self) -> Callable[[Path], list[str]]:
+        from glacier.cli import load_pipeline
+        from glacier_azure.testing.roles import role_problems
+
+        return lambda generated: role_problems(generated, load_pipeline(f"{generated.parent / 'contract_pipeline.py'}:pipeline"))
 
     @pytest.fixture
     def configs(self) -> list[Any]:

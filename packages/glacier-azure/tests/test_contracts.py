@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from glacier.testing import AtomicCommitContract, BucketContract, ExecutorContract, HandlerContract, PluginContract
+from glacier.testing import (
+    AtomicCommitContract,
+    BucketContract,
+    ExecutorContract,
+    HandlerContract,
+    InfrastructureContract,
+    PluginContract,
+)
 
 from .fixtures import AzureFixtures
 
@@ -20,4 +27,8 @@ class TestAzureFunctionsExecutor(ExecutorContract, AzureFixtures):
 
 
 class TestAzureFunctionsHandler(HandlerContract, AzureFixtures):
+    pass
+
+
+class TestAzureInfrastructure(InfrastructureContract, AzureFixtures):
     pass

@@ -11,25 +11,8 @@ import pytest
 
 from glacier.cli import load_pipeline
 
-PIPELINE = '''
-from glacier import Pipeline, Provider
-from glacier.config import AzureConfig, AzureFunctionConfig
-from glacier.testing import tasks
+from .fixtures import GENERATED_PIPELINE
 
-azure = Provider(config=AzureConfig(storage_account="mylake", resource_group="data", location="westeurope"))
-big = azure.serverless(config=AzureFunctionConfig(memory=4096, timeout=3600, max_instances=50, runtime="{runtime}"))
-small = azure.serverless(config=AzureFunctionConfig(memory=2048, timeout=600, runtime="{runtime}", environment={{"MODE": "x"}}))
-double_value = big.task()(tasks.double_value)
-join_by_id = small.task(cache=True)(tasks.join_by_id)
-
-raw = azure.bucket(bucket="lake", path="raw/*.parquet")
-ref = azure.bucket(bucket="lake", path="ref/ids.parquet")
-doubled = azure.bucket(bucket="lake", path="stage/doubled.parquet")
-joined = azure.bucket(bucket="reports", path="joined.parquet")
-doubling = Pipeline(name="doubling").source(raw).transform(double_value).to(doubled)
-joining = Pipeline(name="joining").sources({{"left": doubled, "right": ref}}).transform(join_by_id).to(joined)
-pipeline = Pipeline.compose(doubling, joining, name="contract")
-'''
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +21,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
 
     folder = tmp_path_factory.mktemp("azure-generate")
     file = folder / "azure_pipeline.py"
-    file.write_text(textwrap.dedent(PIPELINE.format(runtime=f"3.{sys.version_info.minor}")))
+    file.write_text(textwrap.dedent(GENERATED_PIPELINE.format(runtime=f"3.{sys.version_info.minor}")))
     pipeline = load_pipeline(f"{file}:pipeline")
     result = pipeline.run(mode="generate", out=folder / "infra")
     return folder / "infra", (pipeline, result)
@@ -105,3 +88,24 @@ def test_generated_terraform_passes_checkov(generated: tuple[Path, Any]) -> None
     from glacier.testing.terraform import assert_checkov_passes
 
     assert_checkov_passes(generated[0])
+
+
+def test_every_identity_matches_the_access_model(generated: tuple[Path, Any]) -> None:
+    from glacier_azure.testing.roles import role_problems
+
+    assert role_problems(generated[0], generated[1][0]) == []
+
+
+def test_the_access_check_finds_a_grant_too_wide(generated: tuple[Path, Any], tmp_path: Path) -> None:
+    """The check can fail: a condition loosened by hand is reported."""
+    import shutil
+
+    from glacier_azure.testing.roles import role_problems
+
+    copy = tmp_path / "infra"
+    shutil.copytree(generated[0], copy)
+    text = (copy / "main.tf").read_text()
+    assert "StringLike 'raw/*.parquet'" in text
+    (copy / "main.tf").write_text(text.replace("StringLike 'raw/*.parquet'", "StringLike '*'"))
+    problems = role_problems(copy, generated[1][0])
+    assert any("read of az://lake/glacier-probe/other.parquet is allowed but no step needs it" in p for p in problems), problems
