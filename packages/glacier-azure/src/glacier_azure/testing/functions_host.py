@@ -164,6 +164,45 @@ class FunctionsHost:
         app.thread = threading.Thread(target=self._serve, args=(app,), name=f"functions-host-{name}", daemon=True)
         app.thread.start()
 
+    def deploy_terraform(self, generated_dir: Path, environment: Mapping[str, str]) -> list[str]:
+        """What ``terraform apply`` does for the functions of a generated ``main.tf``, against Azurite.
+
+        For each ``azurerm_function_app_flex_consumption``: its queues and the results
+        container are created, its ``zip_deploy_file`` is unzipped, and it is deployed
+        with its literal app settings (settings that Terraform would fill from other
+        resources, the identity's client id, are left out) plus ``environment``, which
+        stands in for the identity (Azurite's key). Returns the apps' names.
+        """
+        import zipfile
+
+        import hcl2
+        from azure.core.exceptions import ResourceExistsError
+        from azure.storage.blob import BlobServiceClient
+        from azure.storage.queue import QueueServiceClient
+
+        from glacier.testing.terraform import blocks, unquote
+
+        with open(generated_dir / "main.tf") as fh:
+            doc = hcl2.load(fh)
+        deployed = []
+        queues = QueueServiceClient.from_connection_string(self.connection_string)
+        blobs = BlobServiceClient.from_connection_string(self.connection_string)
+        for body in blocks(doc, "resource", "azurerm_function_app_flex_consumption").values():
+            app = unquote(body)
+            settings = {k: v for k, v in app["app_settings"].items() if "${" not in str(v) and "azurerm_" not in str(v)}
+            for name in (settings["GLACIER_QUEUE"], f"{settings['GLACIER_QUEUE']}-poison"):
+                with contextlib.suppress(ResourceExistsError):
+                    queues.create_queue(name)
+            with contextlib.suppress(ResourceExistsError):
+                blobs.create_container(settings["GLACIER_RESULTS_CONTAINER"])
+            zip_path = generated_dir / app["zip_deploy_file"].removeprefix("path.module/").removeprefix("${path.module}/")
+            code = self.log_dir / "apps" / app["name"]
+            with zipfile.ZipFile(zip_path) as archive:
+                archive.extractall(code)
+            self.deploy(app["name"], code, {**settings, **environment})
+            deployed.append(app["name"])
+        return deployed
+
     def invocations(self, name: str) -> int:
         """How many times the host has invoked the app's function."""
         return self._apps[name].invocations
@@ -227,7 +266,8 @@ class FunctionsHost:
                 os.killpg(app.proc.pid, signal.SIGKILL)
             app.proc.wait()
             if app.proc.stdin:
-                app.proc.stdin.close()
+                with contextlib.suppress(OSError):
+                    app.proc.stdin.close()
             app.proc = None
         if app.reader >= 0:
             os.close(app.reader)
@@ -298,9 +338,13 @@ class FunctionsHost:
             app.proc.stdin.flush()
         except BrokenPipeError:
             pass
+        started = time.monotonic()
         answer = self._read(app, app.timeout)
         if answer is None:
-            code = app.proc.poll()
+            code = None
+            if time.monotonic() - started < app.timeout:  # the pipe closed: the worker exited
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    code = app.proc.wait(timeout=10)
             self._kill(app)  # restarted for the next message, as the host recycles a timed-out worker
             if code is None:
                 return f"Timeout value of {app.timeout:g}s exceeded by function 'Functions.{function}'", {}
