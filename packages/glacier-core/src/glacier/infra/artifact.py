@@ -257,8 +257,8 @@ def build(spec: ArtifactSpec, modules: Sequence[tuple[str, Path]], out_dir: Path
                 _put(files, f"{inside}{info}/{text}", content.encode(), spec.label)
     for module, source in modules:
         _add_module(files, module, Path(source), spec.label)
-    for arc, content in spec.extra_files:
-        _put(files, arc, content, spec.label)
+    for arc, extra in spec.extra_files:
+        _put(files, arc, extra, spec.label)
 
     sizes = {arc: len(src) if isinstance(src, bytes) else src.stat().st_size for arc, src in files.items()}
     packages: dict[str, int] = {}
