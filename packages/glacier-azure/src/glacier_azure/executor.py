@@ -144,10 +144,10 @@ class AzureFunctionsExecutor(RemoteExecutor):
             credential = DefaultAzureCredential()
         queues = config.service_endpoints.get("queue") or entry.extras.get("queue_endpoint") or config.endpoint_for("queue")
         blobs = config.service_endpoints.get("blob") or config.endpoint_url or entry.extras.get("results_endpoint") or config.endpoint_for("blob")
-        encoding = {"message_encode_policy": TextBase64EncodePolicy(), "message_decode_policy": TextBase64DecodePolicy()}
+        # Base64: what the queue trigger reads (host.json's messageEncoding).
         return (
-            QueueClient(queues, queue_name, credential=credential, **encoding),
-            QueueClient(queues, f"{queue_name}-poison", credential=credential, **encoding),
+            QueueClient(queues, queue_name, credential=credential, message_encode_policy=TextBase64EncodePolicy(), message_decode_policy=TextBase64DecodePolicy()),
+            QueueClient(queues, f"{queue_name}-poison", credential=credential, message_encode_policy=TextBase64EncodePolicy(), message_decode_policy=TextBase64DecodePolicy()),
             BlobClient(blobs, container, blob, credential=credential),
         )
 

@@ -321,7 +321,7 @@ class FunctionsHost:
             app.failures.append(failure)
             app.log.write(f"[host] Executed 'Functions.{function}' (Failed, Id={message.id}, dequeue count {message.dequeue_count}): {failure}\n".encode())
             app.log.flush()
-            if message.dequeue_count >= app.max_dequeue_count:
+            if (message.dequeue_count or 1) >= app.max_dequeue_count:
                 poison.send_message(raw)  # as it came: the poison queue keeps the message's encoding
                 queue.delete_message(message)
             else:

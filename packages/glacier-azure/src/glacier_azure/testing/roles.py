@@ -102,13 +102,13 @@ def evaluate(condition: str, request: Request) -> bool:
         if token.startswith("SubOperationMatches"):
             return request.listing and token[len("SubOperationMatches{'"):-2] == "Blob.List"
         if token.startswith("@"):
-            operator, value = take(), take()[1:-1].replace("\\'", "'")
+            operator, literal = take(), take()[1:-1].replace("\\'", "'")
             subject = request.path
             if operator == "StringLike":
-                return fnmatch.fnmatchcase(subject, value)
+                return fnmatch.fnmatchcase(subject, literal)
             if operator == "StringStartsWith":
-                return subject.startswith(value)
-            return subject == value
+                return subject.startswith(literal)
+            return subject == literal
         raise ValueError(f"unexpected {token!r} in the condition")
 
     result = expr()
