@@ -125,6 +125,7 @@ class _App:
     functions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     paths: list[str] = field(default_factory=list)
     thread: threading.Thread | None = None
+    stopped: threading.Event = field(default_factory=threading.Event)
 
 
 class FunctionsHost:
@@ -152,7 +153,13 @@ class FunctionsHost:
         self.stop()
 
     def deploy(self, name: str, code: Path, settings: Mapping[str, str]) -> None:
-        """Start serving the app ``name`` from the unzipped artifact ``code`` with its app ``settings``."""
+        """Start serving the app ``name`` from the unzipped artifact ``code`` with its app ``settings``.
+
+        Deploying a name again replaces the app, as a new deployment does: the old
+        worker is stopped first.
+        """
+        if name in self._apps:
+            self._undeploy(self._apps.pop(name))
         host = json.loads((code / "host.json").read_text())
         queues = host.get("extensions", {}).get("queues", {})
         timeout = parse_duration(settings.get("AzureFunctionsJobHost__functionTimeout") or host.get("functionTimeout", "00:30:00"))
@@ -219,11 +226,15 @@ class FunctionsHost:
         """Stop serving, and stop every worker by its process id."""
         self._stop.set()
         for app in self._apps.values():
-            if app.thread is not None:
-                app.thread.join(timeout=30)
-            self._kill(app)
-            app.log.close()
+            self._undeploy(app)
         self._apps.clear()
+
+    def _undeploy(self, app: _App) -> None:
+        app.stopped.set()
+        if app.thread is not None:
+            app.thread.join(timeout=30)
+        self._kill(app)
+        app.log.close()
 
     # -- the worker -------------------------------------------------------------------
 
@@ -249,7 +260,7 @@ class FunctionsHost:
         chunks = b""
         while not chunks.endswith(b"\n"):
             left = deadline - time.monotonic()
-            if left <= 0 or self._stop.is_set() and seconds != 120:
+            if left <= 0 or (self._stop.is_set() or app.stopped.is_set()) and seconds != 120:
                 return None
             ready, _, _ = select.select([app.reader], [], [], min(left, 0.5))
             if ready:
@@ -294,7 +305,7 @@ class FunctionsHost:
         with contextlib.suppress(Exception):
             poison.create_queue()
         blobs = BlobServiceClient.from_connection_string(self.connection_string)
-        while not self._stop.is_set():
+        while not (self._stop.is_set() or app.stopped.is_set()):
             try:
                 message = next(iter(queue.receive_messages(messages_per_page=1, visibility_timeout=int(min(app.timeout, 86_400)) + 30)), None)
             except Exception:  # noqa: BLE001 - Azurite going away at the end of the session
