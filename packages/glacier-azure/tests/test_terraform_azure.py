@@ -109,3 +109,43 @@ def test_the_access_check_finds_a_grant_too_wide(generated: tuple[Path, Any], tm
     (copy / "main.tf").write_text(text.replace("StringLike 'raw/*.parquet'", "StringLike '*'"))
     problems = role_problems(copy, generated[1][0])
     assert any("read of az://lake/glacier-probe/other.parquet is allowed but no step needs it" in p for p in problems), problems
+
+
+MIXED = '''
+import sys
+from glacier import Pipeline, Provider
+from glacier.config import AwsConfig, AzureConfig, AzureFunctionConfig, LambdaConfig
+from glacier.testing import tasks
+
+aws = Provider(config=AwsConfig(region="eu-west-1"))
+azure = Provider(config=AzureConfig(storage_account="mylake", location="westeurope"))
+on_lambda = aws.serverless(config=LambdaConfig(runtime=f"python3.{{sys.version_info.minor}}", architecture="{arch}"))
+on_azure = azure.serverless(config=AzureFunctionConfig(runtime=f"3.{{sys.version_info.minor}}"))
+double_value = on_lambda.task()(tasks.double_value)
+join_by_id = on_azure.task()(tasks.join_by_id)
+raw = aws.bucket(bucket="aws-lake", path="raw.parquet")
+doubled = azure.bucket(bucket="lake", path="doubled.parquet")
+ref = azure.bucket(bucket="lake", path="ref.parquet")
+joined = azure.bucket(bucket="reports", path="joined.parquet")
+pipeline = Pipeline.compose(
+    Pipeline(name="a").source(raw).transform(double_value).to(doubled),
+    Pipeline(name="b").sources({{"left": doubled, "right": ref}}).transform(join_by_id).to(joined),
+    name="mixed",
+)
+'''
+
+
+def test_aws_and_azure_generate_one_root_module_that_loads_and_passes_checkov(tmp_path: Path) -> None:
+    import platform
+
+    from glacier.testing.terraform import assert_checkov_passes, assert_terraform_loads
+
+    file = tmp_path / "mixed.py"
+    file.write_text(textwrap.dedent(MIXED.format(arch="arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64")))
+    result = load_pipeline(f"{file}:pipeline").run(mode="generate", out=tmp_path / "infra")
+    assert sorted(result.providers) == ["aws", "azure"]
+    assert {e["provider"] for e in result.manifest["functions"].values()} == {"aws", "azure"}
+    text = (tmp_path / "infra" / "main.tf").read_text()
+    assert 'variable "aws_region"' in text and 'variable "azure_location"' in text
+    assert_terraform_loads(tmp_path / "infra")
+    assert_checkov_passes(tmp_path / "infra")
