@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["AzureFunctionsExecutor", "PICKUP_MARGIN_S", "QUEUE_MESSAGE_BYTES"]
 
-#: Seconds allowed beyond the function's timeout for the queue to be polled and an instance to start.
+#: Seconds allowed beyond the function's timeout for the queue to be polled and an instance to start
+#: (a manifest entry's ``pickup_margin_s`` extra overrides it).
 PICKUP_MARGIN_S = 120
 #: A Storage queue message holds at most 64 KiB (the base64 of the payload).
 QUEUE_MESSAGE_BYTES = 65_536
@@ -59,6 +60,7 @@ class AzureFunctionsExecutor(RemoteExecutor):
         queue_name = str(entry.extras.get("queue") or app)
         results = str(entry.extras.get("results_container") or "glacier-results")
         timeout = float(entry.extras.get("timeout") or self.config.timeout)
+        margin = float(entry.extras.get("pickup_margin_s") or PICKUP_MARGIN_S)
         logs = self._logs_sentence(entry)
         payload = {**payload, "invocation": uuid.uuid4().hex}
         text = json.dumps(payload)
@@ -95,8 +97,8 @@ class AzureFunctionsExecutor(RemoteExecutor):
                 msg = (f"{self.function_label} {app!r} failed to process the step's message (the instance died or the result could not be written); "
                        f"after its deliveries the Functions host moved it to the poison queue {queue_name}-poison")  # fmt: skip
                 raise StepError(step, msg, uri=uri, hint=logs)
-            if elapsed > timeout + PICKUP_MARGIN_S:
-                msg = f"no result from {self.function_label} {app!r} within its timeout of {timeout:g}s (plus {PICKUP_MARGIN_S}s to be picked up); the message stays on queue {queue_name}"
+            if elapsed > timeout + margin:
+                msg = f"no result from {self.function_label} {app!r} within its timeout of {timeout:g}s (plus {margin:g}s to be picked up); the message stays on queue {queue_name}"
                 raise StepTimeoutError(step, msg, uri=uri, hint=f"check that the app is running and can read its queue; {logs}")
             time.sleep(pause)
             pause = min(pause * 1.5, 2.0)
