@@ -164,3 +164,22 @@ def test_resume_on_blob_storage_runs_the_failed_step_and_what_follows(azure: Pro
     assert resumed.ok, resumed.summary()
     assert calls == ["transform", "aggregate"]
     assert resumed["extract"].status is StepStatus.REUSED
+
+
+def test_analyze_prices_data_leaving_azure_and_visualize_draws_an_azure_subgraph(azure: Provider, azure_config: AzureConfig, container: str, tmp_path: Any) -> None:
+    from glacier.config import LocalConfig
+
+    raw = azure.bucket(bucket=container, path="an/raw.parquet")
+    raw.storage.write(sample_frame(2000), raw.uri)
+    local_out = Provider(config=LocalConfig(root=str(tmp_path))).bucket(bucket="l", path="out.parquet")
+    pipeline = Pipeline("leaving").source(raw).transform(azure.local().task(name="keep")(_extract)).to(local_out)
+    analysis = pipeline.run(mode="analyze")
+    (crossing,) = analysis.crossings
+    assert (crossing.from_cloud, crossing.uri, crossing.bytes) == ("azure", raw.uri, raw.storage.size(raw.uri))
+    assert crossing.usd_per_gb == 0.087 and crossing.usd is not None and crossing.usd > 0
+    # A bucket made from a bare az:// URI is placed in Azure by its scheme.
+    from glacier import Bucket
+
+    bare = Bucket.from_uri(f"abfss://{container}@devstoreaccount1.dfs.core.windows.net/an/raw.parquet", azure_config)
+    graph = Pipeline("bare").source(bare).transform(azure.local().task(name="k2")(_extract)).to(local_out).visualize()
+    assert 'subgraph c0["azure"]' in graph or '["azure"]' in graph, graph
