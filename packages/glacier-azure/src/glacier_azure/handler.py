@@ -4,8 +4,10 @@ Azure gives an HTTP-triggered function 230 s to answer, while a step may run for
 hour, so a step is a *queue-triggered* function instead: the executor puts the
 protocol's JSON payload on the function's own Storage queue, :func:`run_message` runs
 it through :func:`glacier.run.protocol.handle_deployed`, and the result goes out
-through a blob output binding to ``<results container>/<run_id>/<step>/<attempt>-<invocation>.json``
-(``invocation`` is a fresh id the executor adds to each message), which the executor waits for. The artifact's ``function_app.py`` is :data:`FUNCTION_APP`::
+through a blob output binding to
+``<results container>/<run_id>/<step>/<attempt>-<invocation>.json`` (``invocation`` is a
+fresh id the executor adds to each message), which the executor waits for. The
+artifact's ``function_app.py`` is :data:`FUNCTION_APP`::
 
     from glacier_azure.handler import build_app
 

@@ -52,7 +52,6 @@ RESULTS_CONTAINER: Final = "glacier-results"
 HOST_CONTAINERS: Final = ("azure-webjobs-hosts", "azure-webjobs-secrets")
 _SOFT_DELETE_DAYS: Final = 7
 _RESULTS_DAYS: Final = 7
-_DATA_ROLE = "glacier_data"
 
 _ACCOUNT_SKIPS: Final = {
     "CKV_AZURE_35": "the function apps of Flex Consumption reach storage over its public endpoint with their managed identities (no VNet is generated); shared keys are off, so every request is authorised by Entra ID and RBAC",
@@ -113,7 +112,11 @@ def generate(plan: GenerationPlan) -> None:
 
 
 def app_name(spec: FunctionSpec) -> str:
-    """The function app's name (and its queue's): the task's function name, at most 32 characters."""
+    """The function app's name (and its queue's): the task's function name, at most 32 characters.
+
+    Function app names are global (``<name>.azurewebsites.net``): a name taken by someone
+    else fails at ``terraform apply``; rename the pipeline then.
+    """
     return bounded_name(spec.name, 32)
 
 
@@ -123,11 +126,12 @@ def host_account_name(plan: GenerationPlan) -> str:
     return f"glacier{digest}"
 
 
-def app_settings(spec: FunctionSpec, *, host_account: str, identity_client_id: str, insights: str) -> dict[str, str]:
+def app_settings(spec: FunctionSpec, *, host_account: str, identity_client_id: str) -> dict[str, str]:
     """The app settings of ``spec``'s function app: its task, queue, results, connections and limits.
 
-    ``identity_client_id`` and ``insights`` are Terraform expressions (or literals); no
-    secret is among the settings: every connection is the app's user-assigned identity.
+    ``identity_client_id`` is a Terraform expression (or a literal). No secret is among
+    the settings: every connection is the app's user-assigned identity, and Application
+    Insights' connection string goes in ``site_config``.
     """
     config = _function_config(spec)
     app = app_name(spec)
@@ -332,7 +336,7 @@ def _function(
         "client_certificate_mode": "Required",
         "identity": Block(type="UserAssigned", identity_ids=[identity.id]),
         "site_config": Block(application_insights_connection_string=insights.connection_string, http2_enabled=True, minimum_tls_version="1.2"),
-        "app_settings": app_settings(spec, host_account=host, identity_client_id=str(identity.client_id), insights=str(insights.connection_string)),
+        "app_settings": app_settings(spec, host_account=host, identity_client_id=str(identity.client_id)),
         "tags": {"glacier-task": spec.task.name, "glacier-artifact-sha256": artifact.sha256_base64},
     })  # fmt: skip
     for check_id, reason in sorted(_APP_SKIPS.items()):
