@@ -83,6 +83,15 @@ def crash(df):
     os._exit(137)  # the instance dies (as when it runs out of memory): the message is poisoned
 
 
+@fragile.task()
+def flaky(df):
+    marker = os.path.join(os.environ["MARKER_DIR"], "first-delivery")
+    if not os.path.exists(marker):  # the first delivery's instance dies; the second runs the step
+        open(marker, "w").close()
+        os._exit(137)
+    return df
+
+
 @short.task()
 def slow(df):
     time.sleep(30)
@@ -92,6 +101,7 @@ def slow(df):
 etl = Pipeline(name="etl").source(raw).transform(extract).to(step1).transform(transform).to(step2).transform(aggregate).to(output)
 failing = Pipeline(name="failing").source(raw).transform(broken).to(provider.bucket(bucket=container, path="broken.parquet"))
 poisoned = Pipeline(name="poisoned").source(raw).transform(crash).to(provider.bucket(bucket=container, path="crash.parquet"))
+redelivered = Pipeline(name="redelivered").source(raw).transform(flaky).to(provider.bucket(bucket=container, path="flaky.parquet"))
 too_slow = Pipeline(name="too_slow").source(raw).transform(slow).to(provider.bucket(bucket=container, path="slow.parquet"))
 '''
 
@@ -108,6 +118,7 @@ def project(tmp_path: Path, azurite: Azurite, container: str, monkeypatch: pytes
     monkeypatch.setenv("AZURITE_BLOB", azurite.blob_endpoint)
     monkeypatch.setenv("AZURITE_QUEUE", azurite.queue_endpoint)
     monkeypatch.setenv("DATA_CONTAINER", container)
+    monkeypatch.setenv("MARKER_DIR", str(tmp_path))
     file = tmp_path / "cloud_etl.py"
     file.write_text(textwrap.dedent(PIPELINE_FILE.format(runtime=RUNTIME)))
     raw = sample_frame(20_000)
@@ -120,7 +131,7 @@ def generate_deploy_run(project: Any, name: str, out: Path, host: FunctionsHost,
     pipeline = load_pipeline(f"{project[0]}:{name}")
     generated = pipeline.run(mode="generate", out=out)
     # The module reads where Azurite is at import, as it would read its own settings in Azure.
-    settings = {name: os.environ[name] for name in ("AZURITE_BLOB", "AZURITE_QUEUE", "DATA_CONTAINER")}
+    settings = {name: os.environ[name] for name in ("AZURITE_BLOB", "AZURITE_QUEUE", "DATA_CONTAINER", "MARKER_DIR")}
     deployed = host.deploy_terraform(out, {**CREDENTIALS, **settings, **(environment or {})})
     assert sorted(deployed) == sorted(entry["function_name"] for entry in generated.manifest["functions"].values())
     return generated, pipeline.run(mode="cloud")
@@ -186,6 +197,14 @@ def test_a_poisoned_message_comes_back_naming_the_app_and_its_logs(project: Any,
     assert "Application Insights" in str(step.error)
     assert functions_host.invocations("poisoned-crash") == 2  # delivered max_dequeue_count times, then poisoned
     assert functions_host.failures("poisoned-crash") == ["the worker process exited with code 137"] * 2
+
+
+def test_a_failed_delivery_is_retried_by_dequeue_count_and_the_step_succeeds(project: Any, tmp_path: Path, functions_host: FunctionsHost) -> None:
+    _, result = generate_deploy_run(project, "redelivered", tmp_path / "infra", functions_host)
+    assert result.ok, result.summary()
+    assert result["flaky"].attempts == 1  # one Glacier attempt, delivered twice by the queue
+    assert functions_host.invocations("redelivered-flaky") == 2
+    assert functions_host.failures("redelivered-flaky") == ["the worker process exited with code 137"]
 
 
 def test_a_step_past_its_function_timeout_is_a_timed_out_step(project: Any, tmp_path: Path, functions_host: FunctionsHost) -> None:
