@@ -148,7 +148,9 @@ class AzureFixtures(ProviderFixtures):
         file = folder / "contract_pipeline.py"
         file.write_text(textwrap.dedent(GENERATED_PIPELINE.format(runtime=RUNTIME)))
         out = folder / "infra"
-        load_pipeline(f"{file}:pipeline").run(mode="generate", out=out)
+        with pytest.MonkeyPatch.context() as mp:  # the manifest's copy goes to a state dir of the class's own
+            mp.setenv("GLACIER_STATE_DIR", str(folder / "state"))
+            load_pipeline(f"{file}:pipeline").run(mode="generate", out=out)
         return out
 
     @pytest.fixture

@@ -23,7 +23,9 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     file = folder / "azure_pipeline.py"
     file.write_text(textwrap.dedent(GENERATED_PIPELINE.format(runtime=f"3.{sys.version_info.minor}")))
     pipeline = load_pipeline(f"{file}:pipeline")
-    result = pipeline.run(mode="generate", out=folder / "infra")
+    with pytest.MonkeyPatch.context() as mp:  # the manifest's copy goes to a state dir of the module's own
+        mp.setenv("GLACIER_STATE_DIR", str(folder / "state"))
+        result = pipeline.run(mode="generate", out=folder / "infra")
     return folder / "infra", (pipeline, result)
 
 
