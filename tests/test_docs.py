@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
 #: The import packages whose public modules the API reference covers.
-DOCUMENTED_PACKAGES = ("glacier", "glacier_local", "glacier_aws", "glacier_gcp")
+DOCUMENTED_PACKAGES = ("glacier", "glacier_local", "glacier_aws", "glacier_gcp", "glacier_azure")
 
 #: Modules with an ``__all__`` that are internal plumbing, not API a user or plugin
 #: author calls. Prefix match: ``glacier.testing`` also skips its submodules.

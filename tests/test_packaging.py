@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["glacier-core", "glacier-local", "glacier-aws", "glacier-gcp"]
+PACKAGES = ["glacier-core", "glacier-local", "glacier-aws", "glacier-gcp", "glacier-azure"]
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +45,14 @@ def test_the_wheels_install_with_the_pip_a_fresh_venv_ships_with(wheels: list[Pa
         "import sys, glacier\n"
         "heavy = sorted(m for m in ('boto3', 'botocore', 's3fs', 'fsspec', 'gcsfs', 'google.cloud') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('adlfs', 'azure')]\n"
         "from glacier.config import AwsConfig, LambdaConfig, LocalConfig\n"
         "import glacier_aws.executor, glacier_aws.storage, botocore.session, s3fs\n"
         "import hcl2, glacier_aws.infra.terraform  # glacier-aws brings glacier-core[infra]\n"
         "from glacier.config import GcpConfig, CloudFunctionConfig\n"
         "import glacier_gcp.executor, glacier_gcp.storage, glacier_gcp.infra.terraform, gcsfs.core, google.oauth2.id_token\n"
+        "from glacier.config import AzureConfig, AzureFunctionConfig\n"
+        "import glacier_azure.executor, glacier_azure.storage, glacier_azure.infra.terraform, adlfs, azure.storage.queue, azure.identity\n"
         "print('ok')\n"
     )
     ran = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=120)

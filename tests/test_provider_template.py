@@ -20,7 +20,7 @@ CLOUD_PROVIDER = (*EVERY_PROVIDER, "storage.py", "handler.py", "infra/terraform.
 TESTS = ("fixtures.py", "test_contracts.py")
 
 #: Each first-party provider package, its import name, and whether it deploys to a cloud.
-PROVIDERS = {"glacier-local": ("glacier_local", False), "glacier-aws": ("glacier_aws", True), "glacier-gcp": ("glacier_gcp", True)}
+PROVIDERS = {"glacier-local": ("glacier_local", False), "glacier-aws": ("glacier_aws", True), "glacier-gcp": ("glacier_gcp", True), "glacier-azure": ("glacier_azure", True)}
 
 #: What a plugin module may import at module level (beside its own config module).
 LIGHT = {"__future__", "typing", "glacier", "glacier.plugins", "glacier.plugins.registry", "glacier.plugins.backend"}

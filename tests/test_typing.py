@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = [ROOT / "packages" / p / "src" / m for p, m in (("glacier-core", "glacier"), ("glacier-local", "glacier_local"), ("glacier-aws", "glacier_aws"), ("glacier-gcp", "glacier_gcp"))]
+SOURCES = [ROOT / "packages" / p / "src" / m for p, m in (("glacier-core", "glacier"), ("glacier-local", "glacier_local"), ("glacier-aws", "glacier_aws"), ("glacier-gcp", "glacier_gcp"), ("glacier-azure", "glacier_azure"))]
 
 
 def test_every_package_ships_py_typed() -> None:

@@ -119,6 +119,13 @@ class ArtifactSpec:
         Further changes to the installed tree, in order.
     size_limit
         The most unzipped bytes allowed, or ``None`` for no limit.
+    site_packages
+        The folder inside the zip that holds the dependencies and :attr:`carried`
+        (``""``, the zip's root, for Lambda; ``".python_packages/lib/site-packages"``
+        for Azure Functions). The user's modules always go to the root.
+    extra_files
+        ``(name in the zip, content)`` of files the platform needs beside the code,
+        such as Azure Functions' ``host.json`` and ``function_app.py``.
     """
 
     label: str
@@ -130,6 +137,8 @@ class ArtifactSpec:
     excluded: frozenset[str] = frozenset()
     prune: tuple[PruneStep, ...] = ()
     size_limit: int | None = None
+    site_packages: str = ""
+    extra_files: tuple[tuple[str, bytes], ...] = ()
 
 
 class ArtifactBuildError(GlacierError):
@@ -227,16 +236,18 @@ def build(spec: ArtifactSpec, modules: Sequence[tuple[str, Path]], out_dir: Path
     'f.zip'
     """
     deps = _dependencies(spec)
+    site = spec.site_packages.strip("/")
+    inside = f"{site}/" if site else ""
     files: dict[str, Path | bytes] = {}
-    owners: dict[str, str] = {}  # top-level zip entry -> the package it is counted under
+    owners: dict[str, str] = {}  # top-level entry (below site_packages) -> the package it is counted under
     for record in deps.glob("*.dist-info/RECORD"):
         dist = record.parent.name.split("-")[0].replace("_", "-")
         for line in record.read_text().splitlines():
             owners.setdefault(line.split("/")[0].split(",")[0], dist)
-    _add(files, deps, "")
+    _add(files, deps, site)
     for carried in spec.carried:
         root = Path(importlib.import_module(carried.package).__file__ or "").parent
-        _add(files, root, carried.package, skip=_SKIP_DIRS | carried.skip)
+        _add(files, root, f"{inside}{carried.package}", skip=_SKIP_DIRS | carried.skip)
         # Without dist-info, importlib.metadata cannot see the `glacier` entry points and
         # the provider's plugin would not load inside the function. RECORD and
         # direct_url are left out: they name this machine's paths.
@@ -245,14 +256,16 @@ def build(spec: ArtifactSpec, modules: Sequence[tuple[str, Path]], out_dir: Path
         owners[info] = owners[carried.package] = carried.distribution
         for text in ("METADATA", "entry_points.txt"):
             if (content := meta.read_text(text)) is not None:
-                _put(files, f"{info}/{text}", content.encode(), spec.label)
+                _put(files, f"{inside}{info}/{text}", content.encode(), spec.label)
     for module, source in modules:
         _add_module(files, module, Path(source), spec.label)
+    for arc, extra in spec.extra_files:
+        _put(files, arc, extra, spec.label)
 
     sizes = {arc: len(src) if isinstance(src, bytes) else src.stat().st_size for arc, src in files.items()}
     packages: dict[str, int] = {}
     for arc, size in sizes.items():
-        top = arc.split("/")[0]
+        top = arc.removeprefix(inside).split("/")[0]
         pkg = owners.get(top, top.removesuffix(".py"))
         packages[pkg] = packages.get(pkg, 0) + size
     packages = dict(sorted(packages.items(), key=lambda kv: (-kv[1], kv[0])))

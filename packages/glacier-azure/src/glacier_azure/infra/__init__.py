@@ -1,0 +1,1 @@
+"""What glacier-azure generates and builds: Terraform (azurerm), the identities, the Flex Consumption artifact."""

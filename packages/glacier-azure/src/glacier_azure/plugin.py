@@ -1,0 +1,48 @@
+"""glacier-azure's plugin module (entry point ``glacier: azure``). Light: no Azure SDK or adlfs here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from glacier import hookimpl
+from glacier.plugins.backend import ProviderBackend
+from glacier.plugins.registry import CodegenTarget, ExecutorKind, Scheme
+
+from glacier_azure.config import AzureConfig, AzureFunctionConfig
+
+
+@hookimpl
+def glacier_configs() -> list[type]:
+    """``AzureConfig`` and ``AzureFunctionConfig``."""
+    return [AzureConfig, AzureFunctionConfig]
+
+
+@hookimpl
+def glacier_provider_for_config(config: Any) -> ProviderBackend | None:
+    """The Azure provider for an ``AzureConfig``."""
+    if isinstance(config, AzureConfig):
+        from glacier_azure.backend import AzureBackend
+
+        return AzureBackend(config)
+    return None
+
+
+@hookimpl
+def glacier_storage_schemes() -> list[Scheme]:
+    """``az://`` and the ADLS Gen2 forms ``abfs://`` and ``abfss://``."""
+    return [
+        Scheme(name, "glacier_azure.storage:AzureBlobStorage", package="glacier-azure", provider="azure")
+        for name in ("az", "abfs", "abfss")
+    ]
+
+
+@hookimpl
+def glacier_executor_kinds() -> list[ExecutorKind]:
+    """The Azure Functions executor, chosen by ``AzureFunctionConfig``."""
+    return [ExecutorKind("azure-functions", "glacier_azure.executor:AzureFunctionsExecutor", config="glacier_azure.config:AzureFunctionConfig", provider="azure")]
+
+
+@hookimpl
+def glacier_codegen_targets() -> list[CodegenTarget]:
+    """Terraform (azurerm) for storage accounts, queues, Flex Consumption function apps and their identities."""
+    return [CodegenTarget("terraform-azure", "azure", "glacier_azure.infra.terraform:generate")]
