@@ -35,3 +35,13 @@ def test_the_aws_example_without_moto_names_the_install_that_brings_it(tmp_path:
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and 'pip install -e "packages/glacier-aws[testing]"' in lines[0], proc.stderr
+
+
+def test_the_multicloud_example_runs_on_the_three_emulators(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AZURE_", "GOOGLE_"))}
+    env.update(GLACIER_LOCAL_ROOT=str(tmp_path / "local"), COLUMNS="200")
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "multicloud_etl.py"), "--emulators"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for expected in ('subgraph c0["aws"]', '"aws → gcp"', "clean_events writes gs://", "join_reference reads az://", "estimated egress per run: $", "wall time: glacier"):
+        assert expected in proc.stdout, proc.stdout
+    assert (tmp_path / "local" / "reports" / "totals.parquet").exists()
