@@ -55,6 +55,7 @@ class AwsFixtures(ProviderFixtures):
     """glacier-aws against servers on 127.0.0.1."""
 
     plugin = "aws"
+    fingerprint_marker = "ETag="
     step_timeout = 2
 
     @pytest.fixture(scope="class")

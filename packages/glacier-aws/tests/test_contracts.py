@@ -9,6 +9,7 @@ from glacier.testing import (
     HandlerContract,
     InfrastructureContract,
     PluginContract,
+    RunSemanticsContract,
 )
 
 from .fixtures import AwsFixtures
@@ -31,4 +32,8 @@ class TestLambdaHandler(HandlerContract, AwsFixtures):
 
 
 class TestAwsInfrastructure(InfrastructureContract, AwsFixtures):
+    pass
+
+
+class TestS3RunSemantics(RunSemanticsContract, AwsFixtures):
     pass

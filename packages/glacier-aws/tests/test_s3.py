@@ -1,18 +1,14 @@
-"""s3:// buckets against moto's server (the contract suites are in test_contracts.py): the seed's ETL, cache and resume."""
+"""s3:// buckets against moto's server: polars options, endpoints, analyze, errors (the contract suites, the seed ETL, cache and resume among them, are in test_contracts.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
 
 import polars as pl
-import pytest
 from polars.testing import assert_frame_equal
 
-from glacier import Pipeline, Provider, StepStatus, hookimpl
+from glacier import Pipeline, Provider
 from glacier.config import AwsConfig
 from glacier.errors import SourceReadError
-from glacier.plugins.registry import get_plugin_manager
 from glacier.testing import sample_frame
 from glacier_aws.storage import S3Storage, polars_storage_options
 
@@ -54,87 +50,6 @@ def _extract(df: pl.LazyFrame) -> pl.LazyFrame:
 
 def _transform(df: pl.LazyFrame) -> pl.LazyFrame:
     return df.with_columns((pl.col("value") * 2).alias("doubled"))
-
-
-def _aggregate(df: pl.LazyFrame) -> pl.LazyFrame:
-    return df.group_by("category").agg(pl.col("value").sum()).sort("category")
-
-
-@pytest.fixture
-def calls() -> Iterator[list[str]]:
-    """The steps that ran to success, in order, as the lifecycle hooks report them.
-
-    Counted by a plugin, not inside the tasks: a list the tasks appended to would be
-    part of their cache keys (a cache key covers the values a task refers to).
-    """
-    ran: list[str] = []
-
-    class Recorder:
-        @hookimpl
-        def glacier_step_finished(self, run: Any, step: Any, result: Any) -> None:
-            if result.status is StepStatus.SUCCEEDED:
-                ran.append(step.name)
-
-    get_plugin_manager().register(Recorder(), name="test-s3-calls")
-    yield ran
-    get_plugin_manager().unregister(name="test-s3-calls")
-
-
-def seed_pipeline(aws: Provider, bucket: str, *, cache: bool = False) -> Pipeline:
-    local = aws.local()
-
-    def counted(func):  # noqa: ANN001, ANN202
-        return local.task(name=func.__name__.strip("_"), cache=cache)(func)
-
-    b = {n: aws.bucket(bucket=bucket, path=f"{n}.parquet") for n in ("raw", "intermediate/step1", "intermediate/step2", "output/result")}
-    return (
-        Pipeline(name="etl")
-        .source(b["raw"]).transform(counted(_extract)).to(b["intermediate/step1"])
-        .transform(counted(_transform)).to(b["intermediate/step2"])
-        .transform(counted(_aggregate)).to(b["output/result"])
-    )
-
-
-def test_seed_etl_on_s3_matches_polars(aws: Provider, aws_config: AwsConfig, s3_bucket: str) -> None:
-    raw = sample_frame(5000)
-    raw.write_parquet(f"s3://{s3_bucket}/raw.parquet", storage_options=polars_storage_options(aws_config))
-    result = seed_pipeline(aws, s3_bucket).run(mode="local")
-    assert result.ok, result.summary()
-    got = pl.read_parquet(f"s3://{s3_bucket}/output/result.parquet", storage_options=polars_storage_options(aws_config))
-    assert_frame_equal(got, _aggregate(_transform(_extract(raw.lazy()))).collect())
-    assert result["extract"].rows == raw["value"].is_not_null().sum()
-
-
-def test_cache_on_s3_uses_etags_and_reruns_only_what_changed(aws: Provider, aws_config: AwsConfig, s3_bucket: str, calls: list[str]) -> None:
-    options = polars_storage_options(aws_config)
-    sample_frame(100).write_parquet(f"s3://{s3_bucket}/raw.parquet", storage_options=options)
-    first = seed_pipeline(aws, s3_bucket, cache=True).run()
-    assert first.ok and calls == ["extract", "transform", "aggregate"]
-    assert all("ETag=" in fp for fp in first["extract"].input_fingerprints.values())
-
-    calls.clear()
-    second = seed_pipeline(aws, s3_bucket, cache=True).run()
-    assert calls == [] and {s.status for s in second.steps.values()} == {StepStatus.CACHED}
-
-    sample_frame(120).write_parquet(f"s3://{s3_bucket}/raw.parquet", storage_options=options)
-    S3Storage(aws_config).fs.invalidate_cache()
-    third = seed_pipeline(aws, s3_bucket, cache=True).run()
-    assert third.ok and calls == ["extract", "transform", "aggregate"]
-
-
-def test_resume_on_s3_runs_the_failed_step_and_what_follows(aws: Provider, aws_config: AwsConfig, s3_bucket: str, calls: list[str]) -> None:
-    sample_frame(100).write_parquet(f"s3://{s3_bucket}/raw.parquet", storage_options=polars_storage_options(aws_config))
-    pipeline = seed_pipeline(aws, s3_bucket)
-    pipeline.steps[1].task.func = lambda df: 1 / 0  # the fault
-    failed = pipeline.run()
-    assert failed["transform"].status is StepStatus.FAILED and calls == ["extract"]
-
-    calls.clear()
-    fixed = seed_pipeline(aws, s3_bucket)
-    resumed = fixed.run(resume=True)
-    assert resumed.ok, resumed.summary()
-    assert calls == ["transform", "aggregate"]
-    assert resumed["extract"].status is StepStatus.REUSED
 
 
 def test_analyze_lists_lambda_limits_and_cross_provider_transfers(aws: Provider, aws_config: AwsConfig, s3_bucket: str, tmp_path) -> None:  # noqa: ANN001

@@ -81,6 +81,7 @@ class AzureFixtures(ProviderFixtures):
     """glacier-azure against Azurite and FunctionsHost on 127.0.0.1."""
 
     plugin = "azure"
+    fingerprint_marker = "etag="
     step_timeout = 3
 
     @pytest.fixture(scope="class")

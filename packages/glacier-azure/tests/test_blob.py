@@ -1,19 +1,16 @@
-"""az:// buckets against Azurite (the contract suites are in test_contracts.py): options, credentials, the seed's ETL, cache and resume."""
+"""az:// buckets against Azurite: options, credentials, names, fingerprints, analyze (the contract suites, the seed ETL, cache and resume among them, are in test_contracts.py)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
 
-from glacier import Pipeline, Provider, StepStatus, hookimpl
+from glacier import Pipeline, Provider
 from glacier.config import AzureConfig
 from glacier.errors import PipelineDefinitionError
-from glacier.plugins.registry import get_plugin_manager
 from glacier.testing import sample_frame
 from glacier_azure.storage import AzureBlobStorage, account_key, polars_storage_options
 from glacier_azure.testing.azurite import ACCOUNT_KEY, Azurite
@@ -84,86 +81,6 @@ def test_container_names_follow_azures_rules(azure: Provider, name: str) -> None
 
 def _extract(df: pl.LazyFrame) -> pl.LazyFrame:
     return df.filter(pl.col("value").is_not_null())
-
-
-def _transform(df: pl.LazyFrame) -> pl.LazyFrame:
-    return df.with_columns((pl.col("value") * 2).alias("doubled"))
-
-
-def _aggregate(df: pl.LazyFrame) -> pl.LazyFrame:
-    return df.group_by("category").agg(pl.col("value").sum()).sort("category")
-
-
-@pytest.fixture
-def calls() -> Iterator[list[str]]:
-    """The steps that ran to success, in order, as the lifecycle hooks report them (not counted in the tasks, which would change their cache keys)."""
-    ran: list[str] = []
-
-    class Recorder:
-        @hookimpl
-        def glacier_step_finished(self, run: Any, step: Any, result: Any) -> None:
-            if result.status is StepStatus.SUCCEEDED:
-                ran.append(step.name)
-
-    get_plugin_manager().register(Recorder(), name="test-azure-calls")
-    yield ran
-    get_plugin_manager().unregister(name="test-azure-calls")
-
-
-def seed_pipeline(azure: Provider, container: str, *, cache: bool = False) -> Pipeline:
-    local = azure.local()
-
-    def counted(func):  # noqa: ANN001, ANN202
-        return local.task(name=func.__name__.strip("_"), cache=cache)(func)
-
-    b = {n: azure.bucket(bucket=container, path=f"{n}.parquet") for n in ("raw", "intermediate/step1", "intermediate/step2", "output/result")}
-    return (
-        Pipeline(name="etl")
-        .source(b["raw"]).transform(counted(_extract)).to(b["intermediate/step1"])
-        .transform(counted(_transform)).to(b["intermediate/step2"])
-        .transform(counted(_aggregate)).to(b["output/result"])
-    )
-
-
-def test_seed_etl_on_blob_storage_matches_polars(azure: Provider, azure_config: AzureConfig, container: str) -> None:
-    raw = sample_frame(5000)
-    raw.write_parquet(f"az://{container}/raw.parquet", storage_options=polars_storage_options(azure_config))
-    result = seed_pipeline(azure, container).run(mode="local")
-    assert result.ok, result.summary()
-    got = pl.read_parquet(f"az://{container}/output/result.parquet", storage_options=polars_storage_options(azure_config))
-    assert_frame_equal(got, _aggregate(_transform(_extract(raw.lazy()))).collect())
-    assert result["extract"].rows == raw["value"].is_not_null().sum()
-
-
-def test_cache_on_blob_storage_uses_etags_and_reruns_only_what_changed(azure: Provider, azure_config: AzureConfig, container: str, calls: list[str]) -> None:
-    options = polars_storage_options(azure_config)
-    sample_frame(100).write_parquet(f"az://{container}/raw.parquet", storage_options=options)
-    first = seed_pipeline(azure, container, cache=True).run()
-    assert first.ok and calls == ["extract", "transform", "aggregate"]
-    assert all("etag=" in fp for fp in first["extract"].input_fingerprints.values())
-
-    calls.clear()
-    second = seed_pipeline(azure, container, cache=True).run()
-    assert calls == [] and {s.status for s in second.steps.values()} == {StepStatus.CACHED}
-
-    sample_frame(120).write_parquet(f"az://{container}/raw.parquet", storage_options=options)  # behind adlfs's back
-    AzureBlobStorage(azure_config).fs.invalidate_cache()
-    third = seed_pipeline(azure, container, cache=True).run()
-    assert third.ok and calls == ["extract", "transform", "aggregate"]
-
-
-def test_resume_on_blob_storage_runs_the_failed_step_and_what_follows(azure: Provider, azure_config: AzureConfig, container: str, calls: list[str]) -> None:
-    sample_frame(100).write_parquet(f"az://{container}/raw.parquet", storage_options=polars_storage_options(azure_config))
-    pipeline = seed_pipeline(azure, container)
-    pipeline.steps[1].task.func = lambda df: 1 / 0  # the fault
-    failed = pipeline.run()
-    assert failed["transform"].status is StepStatus.FAILED and calls == ["extract"]
-
-    calls.clear()
-    resumed = seed_pipeline(azure, container).run(resume=True)
-    assert resumed.ok, resumed.summary()
-    assert calls == ["transform", "aggregate"]
-    assert resumed["extract"].status is StepStatus.REUSED
 
 
 def test_analyze_prices_data_leaving_azure_and_visualize_draws_an_azure_subgraph(azure: Provider, azure_config: AzureConfig, container: str, tmp_path: Any) -> None:

@@ -9,6 +9,7 @@ from glacier.testing import (
     HandlerContract,
     InfrastructureContract,
     PluginContract,
+    RunSemanticsContract,
 )
 
 from .fixtures import AzureFixtures
@@ -31,4 +32,8 @@ class TestAzureFunctionsHandler(HandlerContract, AzureFixtures):
 
 
 class TestAzureInfrastructure(InfrastructureContract, AzureFixtures):
+    pass
+
+
+class TestBlobRunSemantics(RunSemanticsContract, AzureFixtures):
     pass

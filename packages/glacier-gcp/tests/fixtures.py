@@ -61,6 +61,7 @@ class GcpFixtures(ProviderFixtures):
     """glacier-gcp against servers on 127.0.0.1."""
 
     plugin = "gcp"
+    fingerprint_marker = "generation="
     step_timeout = 2
 
     @pytest.fixture(scope="class")

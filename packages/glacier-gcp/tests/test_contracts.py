@@ -9,6 +9,7 @@ from glacier.testing import (
     HandlerContract,
     InfrastructureContract,
     PluginContract,
+    RunSemanticsContract,
 )
 
 from .fixtures import GcpFixtures
@@ -31,4 +32,8 @@ class TestCloudFunctionHandler(HandlerContract, GcpFixtures):
 
 
 class TestGcpInfrastructure(InfrastructureContract, GcpFixtures):
+    pass
+
+
+class TestGcsRunSemantics(RunSemanticsContract, GcpFixtures):
     pass

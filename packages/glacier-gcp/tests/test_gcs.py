@@ -1,18 +1,16 @@
-"""gs:// buckets against fake-gcs-server (the contract suites are in test_contracts.py): options, the seed's ETL, cache and resume."""
+"""gs:// buckets against fake-gcs-server: options, credentials, names and fingerprints (the contract suites, the seed ETL, cache and resume among them, are in test_contracts.py)."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from glacier import Pipeline, Provider, StepStatus, hookimpl
+from glacier import Provider
 from glacier.config import GcpConfig
-from glacier.plugins.registry import get_plugin_manager
 from glacier.testing import sample_frame
 from glacier_gcp.storage import GcsStorage, is_anonymous, polars_storage_options, storage_endpoint
 from glacier_gcp.testing.gcs_server import FakeGcsServer
@@ -82,85 +80,3 @@ def test_bucket_names_gcs_refuses_are_refused(gcp: Provider, bucket: str) -> Non
         gcp.bucket(bucket=bucket, path="x.parquet")
 
 
-def _extract(df: pl.LazyFrame) -> pl.LazyFrame:
-    return df.filter(pl.col("value").is_not_null())
-
-
-def _transform(df: pl.LazyFrame) -> pl.LazyFrame:
-    return df.with_columns((pl.col("value") * 2).alias("doubled"))
-
-
-def _aggregate(df: pl.LazyFrame) -> pl.LazyFrame:
-    return df.group_by("category").agg(pl.col("value").sum()).sort("category")
-
-
-@pytest.fixture
-def calls() -> Iterator[list[str]]:
-    """The steps that ran to success, in order, as the lifecycle hooks report them (not counted inside the tasks: that would change their cache keys)."""
-    ran: list[str] = []
-
-    class Recorder:
-        @hookimpl
-        def glacier_step_finished(self, run: Any, step: Any, result: Any) -> None:
-            if result.status is StepStatus.SUCCEEDED:
-                ran.append(step.name)
-
-    get_plugin_manager().register(Recorder(), name="test-gcs-calls")
-    yield ran
-    get_plugin_manager().unregister(name="test-gcs-calls")
-
-
-def seed_pipeline(gcp: Provider, bucket: str, *, cache: bool = False) -> Pipeline:
-    local = gcp.local()
-
-    def counted(func):  # noqa: ANN001, ANN202
-        return local.task(name=func.__name__.strip("_"), cache=cache)(func)
-
-    b = {n: gcp.bucket(bucket=bucket, path=f"{n}.parquet") for n in ("raw", "intermediate/step1", "intermediate/step2", "output/result")}
-    return (
-        Pipeline(name="etl")
-        .source(b["raw"]).transform(counted(_extract)).to(b["intermediate/step1"])
-        .transform(counted(_transform)).to(b["intermediate/step2"])
-        .transform(counted(_aggregate)).to(b["output/result"])
-    )
-
-
-def test_seed_etl_on_gcs_matches_polars(gcp: Provider, gcp_config: GcpConfig, gcs_bucket: str, tmp_path: Any) -> None:
-    raw = sample_frame(5000)
-    storage = GcsStorage(gcp_config)
-    put(storage, f"gs://{gcs_bucket}/raw.parquet", raw)
-    result = seed_pipeline(gcp, gcs_bucket).run(mode="local")
-    assert result.ok, result.summary()
-    got = pl.read_parquet(f"gs://{gcs_bucket}/output/result.parquet", storage_options=polars_storage_options(gcp_config), credential_provider=None)
-    assert_frame_equal(got, _aggregate(_transform(_extract(raw.lazy()))).collect())
-    assert result["extract"].rows == raw["value"].is_not_null().sum()
-
-
-def test_cache_on_gcs_uses_generations_and_reruns_only_what_changed(gcp: Provider, gcp_config: GcpConfig, gcs_bucket: str, calls: list[str]) -> None:
-    storage = GcsStorage(gcp_config)
-    put(storage, f"gs://{gcs_bucket}/raw.parquet", sample_frame(100))
-    first = seed_pipeline(gcp, gcs_bucket, cache=True).run()
-    assert first.ok and calls == ["extract", "transform", "aggregate"]
-    assert all(fp.startswith("generation=") for fp in first["extract"].input_fingerprints.values())
-
-    calls.clear()
-    second = seed_pipeline(gcp, gcs_bucket, cache=True).run()
-    assert calls == [] and {s.status for s in second.steps.values()} == {StepStatus.CACHED}
-
-    put(storage, f"gs://{gcs_bucket}/raw.parquet", sample_frame(100))  # the same bytes, uploaded again: a new generation
-    third = seed_pipeline(gcp, gcs_bucket, cache=True).run()
-    assert third.ok and calls == ["extract", "transform", "aggregate"]
-
-
-def test_resume_on_gcs_runs_the_failed_step_and_what_follows(gcp: Provider, gcp_config: GcpConfig, gcs_bucket: str, calls: list[str]) -> None:
-    put(GcsStorage(gcp_config), f"gs://{gcs_bucket}/raw.parquet", sample_frame(100))
-    pipeline = seed_pipeline(gcp, gcs_bucket)
-    pipeline.steps[1].task.func = lambda df: 1 / 0  # the fault
-    failed = pipeline.run()
-    assert failed["transform"].status is StepStatus.FAILED and calls == ["extract"]
-
-    calls.clear()
-    resumed = seed_pipeline(gcp, gcs_bucket).run(resume=True)
-    assert resumed.ok, resumed.summary()
-    assert calls == ["transform", "aggregate"]
-    assert resumed["extract"].status is StepStatus.REUSED

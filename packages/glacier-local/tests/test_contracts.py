@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from glacier.testing import AtomicCommitContract, BucketContract, ExecutorContract, HandlerContract, PluginContract
+from glacier.testing import AtomicCommitContract, BucketContract, ExecutorContract, HandlerContract, PluginContract, RunSemanticsContract
 
 from .fixtures import LocalFixtures, MemoryFixtures, WorkerFixtures
 
@@ -28,4 +28,12 @@ class TestWorkerProcessExecutor(ExecutorContract, WorkerFixtures):
 
 
 class TestWorkerAsHandler(HandlerContract, LocalFixtures):
+    pass
+
+
+class TestFileRunSemantics(RunSemanticsContract, LocalFixtures):
+    pass
+
+
+class TestMemoryRunSemantics(RunSemanticsContract, MemoryFixtures):
     pass

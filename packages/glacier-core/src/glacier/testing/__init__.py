@@ -19,6 +19,7 @@ __all__ = [
     "InfrastructureContract",
     "PluginContract",
     "ProviderFixtures",
+    "RunSemanticsContract",
     "sample_frame",
 ]
 

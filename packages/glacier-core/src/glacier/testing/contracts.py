@@ -31,6 +31,8 @@ Suites and what of the fixtures class they use:
 - :class:`HandlerContract`: ``make_bucket``, ``handler`` and ``handler_pins_task``.
 - :class:`InfrastructureContract`: ``generated_dir``, and ``check_roles`` for the
   roles the generated infrastructure grants.
+- :class:`RunSemanticsContract`: ``make_bucket`` (buckets made by a ``Provider``, whose
+  ``local()`` executor runs the steps) and ``fingerprint_marker``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from polars.testing import assert_frame_equal
 from glacier.bucket import Bucket
 from glacier.dag import TaskInstance
 from glacier.errors import SourceNotFoundError, StepError, StepTimeoutError, TaskFailedError, TaskOutputError
+from glacier.plugins.hookspecs import hookimpl
 from glacier.plugins.storage import TEMP_MARKER
 from glacier.testing import tasks
 
@@ -62,6 +65,7 @@ __all__ = [
     "ExecutorContract",
     "HandlerContract",
     "InfrastructureContract",
+    "RunSemanticsContract",
     "HEAVY_MODULES",
     "sample_frame",
 ]
@@ -98,6 +102,10 @@ class ProviderFixtures:
     #: Whether the handler runs only its pinned task (a deployed function), or whatever
     #: task the payload names (a local worker).
     handler_pins_task: ClassVar[bool] = True
+    #: What every cache fingerprint of the provider's objects contains (``"ETag="`` for
+    #: S3), so :class:`RunSemanticsContract` sees the cache keyed on the store's own
+    #: identity of an object; ``None`` skips that check.
+    fingerprint_marker: ClassVar[str | None] = None
 
     @pytest.fixture
     def make_bucket(self) -> MakeBucket:
@@ -506,3 +514,118 @@ class InfrastructureContract:
             pytest.skip("the fixtures class gives no check_roles (the provider's generated roles against glacier.infra.access)")
         problems = check_roles(generated_dir)
         assert not problems, "\n".join(problems)
+
+
+def _extract(df: pl.LazyFrame) -> pl.LazyFrame:
+    return df.filter(pl.col("value").is_not_null())
+
+
+def _transform(df: pl.LazyFrame) -> pl.LazyFrame:
+    return df.with_columns((pl.col("value") * 2).alias("doubled"))
+
+
+def _aggregate(df: pl.LazyFrame) -> pl.LazyFrame:
+    return df.group_by("category").agg(pl.col("value").sum()).sort("category")
+
+
+def _fail(df: pl.LazyFrame) -> pl.LazyFrame:
+    raise RuntimeError("contract fault in transform")
+
+
+class _Succeeded:
+    """Records the steps that ran to success, as the lifecycle hooks report them.
+
+    Counted by a plugin, not inside the tasks: a list the tasks appended to would be
+    part of their cache keys (a cache key covers the values a task refers to).
+    """
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def __enter__(self) -> list[str]:
+        from glacier.plugins.registry import get_plugin_manager
+
+        get_plugin_manager().register(self, name=f"glacier.testing.contracts.{id(self)}")
+        return self.names
+
+    def __exit__(self, *exc: object) -> None:
+        from glacier.plugins.registry import get_plugin_manager
+
+        get_plugin_manager().unregister(name=f"glacier.testing.contracts.{id(self)}")
+
+    @hookimpl
+    def glacier_step_finished(self, run: Any, step: Any, result: Any) -> None:
+        from glacier.result import StepStatus
+
+        if result.status is StepStatus.SUCCEEDED:
+            self.names.append(step.name)
+
+
+class RunSemanticsContract:
+    """The seed's three-step ETL on the provider's buckets: equal to polars, cached by the
+    store's fingerprints, resumed from the failed step."""
+
+    def _seed(self, make_bucket: MakeBucket, *, cache: bool = False, transform: Callable[..., Any] = _transform) -> tuple[Any, dict[str, Bucket]]:
+        from glacier.pipeline import Pipeline
+
+        buckets = {name: make_bucket(f"seed/{name}.parquet") for name in ("raw", "step1", "step2", "result")}
+        provider = buckets["raw"].provider
+        assert provider is not None, "RunSemanticsContract needs buckets made by a Provider (its local() runs the steps)"
+        local = provider.local()
+        pipeline = (
+            Pipeline(name="seed_etl")
+            .source(buckets["raw"]).transform(local.task(name="extract", cache=cache)(_extract)).to(buckets["step1"])
+            .transform(local.task(name="transform", cache=cache)(transform)).to(buckets["step2"])
+            .transform(local.task(name="aggregate", cache=cache)(_aggregate)).to(buckets["result"])
+        )
+        return pipeline, buckets
+
+    def test_the_seed_etl_equals_polars(self, make_bucket: MakeBucket) -> None:
+        """extract → transform → aggregate through the provider's buckets gives what polars gives."""
+        pipeline, buckets = self._seed(make_bucket)
+        raw = sample_frame(5000)
+        buckets["raw"].storage.write(raw, buckets["raw"].uri)
+        result = pipeline.run(mode="local")
+        assert result.ok, result.summary()
+        assert_frame_equal(buckets["result"].scan().collect(), _aggregate(_transform(_extract(raw.lazy()))).collect())
+        assert result["extract"].rows == raw["value"].is_not_null().sum()
+
+    def test_cache_skips_an_unchanged_run_and_reruns_after_the_source_changes(self, make_bucket: MakeBucket) -> None:
+        """A second run is all cached; a rewritten source runs every step again."""
+        from glacier.result import StepStatus
+
+        pipeline, buckets = self._seed(make_bucket, cache=True)
+        buckets["raw"].storage.write(sample_frame(100), buckets["raw"].uri)
+        with _Succeeded() as ran:
+            first = pipeline.run(mode="local")
+        assert first.ok and ran == ["extract", "transform", "aggregate"], first.summary()
+        marker = getattr(self, "fingerprint_marker", None)
+        if marker is not None:
+            assert all(marker in fp for fp in first["extract"].input_fingerprints.values()), first["extract"].input_fingerprints
+
+        with _Succeeded() as ran:
+            second = pipeline.run(mode="local")
+        assert ran == [] and {s.status for s in second.steps.values()} == {StepStatus.CACHED}
+
+        buckets["raw"].storage.write(sample_frame(120), buckets["raw"].uri)
+        buckets["raw"].storage.fs.invalidate_cache()
+        with _Succeeded() as ran:
+            third = pipeline.run(mode="local")
+        assert third.ok and ran == ["extract", "transform", "aggregate"]
+
+    def test_resume_runs_the_failed_step_and_what_follows(self, make_bucket: MakeBucket) -> None:
+        """After a failure in the middle, ``resume=True`` reuses the step before it."""
+        from glacier.result import StepStatus
+
+        broken, buckets = self._seed(make_bucket, transform=_fail)
+        buckets["raw"].storage.write(sample_frame(100), buckets["raw"].uri)
+        with _Succeeded() as ran:
+            failed = broken.run(mode="local")
+        assert failed["transform"].status is StepStatus.FAILED and ran == ["extract"]
+
+        fixed, _ = self._seed(make_bucket)
+        with _Succeeded() as ran:
+            resumed = fixed.run(mode="local", resume=True)
+        assert resumed.ok, resumed.summary()
+        assert ran == ["transform", "aggregate"]
+        assert resumed["extract"].status is StepStatus.REUSED
