@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from glacier.errors import StepError, StepTimeoutError
 from glacier.plugins.remote import RemoteExecutor
 
+from glacier_aws.config import LAMBDA_LIMITS
+
 if TYPE_CHECKING:
-    from glacier.dag import TaskInstance
     from glacier.plugins.deployment import DeploymentEntry
 
     from glacier_aws.config import AwsConfig, LambdaConfig
@@ -30,6 +31,9 @@ class LambdaExecutor(RemoteExecutor):
 
     kind: ClassVar[str] = "lambda"
     function_label: ClassVar[str] = "Lambda function"
+    max_timeout_s: ClassVar[float | None] = LAMBDA_LIMITS["timeout_s"][1]
+    max_timeout_text: ClassVar[str] = "Lambda's limit of 900 s"
+    stopped_by: ClassVar[str] = "Lambda"
     config: LambdaConfig
 
     def invoke_function(self, entry: DeploymentEntry, payload: dict[str, Any]) -> dict[str, Any]:
@@ -63,17 +67,6 @@ class LambdaExecutor(RemoteExecutor):
             raise StepError(step, msg, hint="the function's handler must be glacier_aws.handler.handler")
         return result
 
-    def problems(self, instance: TaskInstance) -> list[str]:
-        """Lambda limits the step breaks: a task timeout over the function's or over 900 s."""
-        from glacier_aws.config import LAMBDA_LIMITS
-
-        found = []
-        timeout = instance.task.timeout
-        if timeout is not None and timeout > LAMBDA_LIMITS["timeout_s"][1]:
-            found.append(f"timeout={timeout:g}s is over Lambda's limit of 900 s")
-        elif timeout is not None and timeout > self.config.timeout:
-            found.append(f"timeout={timeout:g}s is over the function's LambdaConfig(timeout={self.config.timeout}); Lambda stops it first")
-        return found
 
     @property
     def _aws(self) -> AwsConfig:

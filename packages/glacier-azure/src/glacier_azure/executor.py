@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from glacier.errors import StepError, StepTimeoutError
 from glacier.plugins.remote import RemoteExecutor
 
+from glacier_azure.config import FLEX_LIMITS
+
 if TYPE_CHECKING:
-    from glacier.dag import TaskInstance
     from glacier.plugins.deployment import DeploymentEntry
 
     from glacier_azure.config import AzureConfig, AzureFunctionConfig
@@ -45,6 +46,9 @@ class AzureFunctionsExecutor(RemoteExecutor):
 
     kind: ClassVar[str] = "azure-functions"
     function_label: ClassVar[str] = "Azure Function app"
+    max_timeout_s: ClassVar[float | None] = FLEX_LIMITS["timeout_s"][1]
+    max_timeout_text: ClassVar[str] = "glacier-azure's limit of 14,400 s for a step"
+    stopped_by: ClassVar[str] = "the Functions host"
     config: AzureFunctionConfig
 
     def invoke_function(self, entry: DeploymentEntry, payload: dict[str, Any]) -> dict[str, Any]:
@@ -103,17 +107,6 @@ class AzureFunctionsExecutor(RemoteExecutor):
             time.sleep(pause)
             pause = min(pause * 1.5, 2.0)
 
-    def problems(self, instance: TaskInstance) -> list[str]:
-        """Flex Consumption limits the step breaks: a task timeout over the function's or over 14,400 s."""
-        from glacier_azure.config import FLEX_LIMITS
-
-        found = []
-        timeout = instance.task.timeout
-        if timeout is not None and timeout > FLEX_LIMITS["timeout_s"][1]:
-            found.append(f"timeout={timeout:g}s is over glacier-azure's limit of 14,400 s for a step")
-        elif timeout is not None and timeout > self.config.timeout:
-            found.append(f"timeout={timeout:g}s is over the function's AzureFunctionConfig(timeout={self.config.timeout}); the Functions host stops it first")
-        return found
 
     @property
     def _azure(self) -> AzureConfig:

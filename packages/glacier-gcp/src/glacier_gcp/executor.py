@@ -25,8 +25,9 @@ from urllib.parse import urlparse
 from glacier.errors import StepError, StepTimeoutError
 from glacier.plugins.remote import RemoteExecutor
 
+from glacier_gcp.config import CLOUD_FUNCTION_LIMITS
+
 if TYPE_CHECKING:
-    from glacier.dag import TaskInstance
     from glacier.plugins.deployment import DeploymentEntry
 
     from glacier_gcp.config import CloudFunctionConfig, GcpConfig
@@ -64,6 +65,9 @@ class CloudFunctionExecutor(RemoteExecutor):
 
     kind: ClassVar[str] = "cloudfunction"
     function_label: ClassVar[str] = "Cloud Function"
+    max_timeout_s: ClassVar[float | None] = CLOUD_FUNCTION_LIMITS["timeout_s"][1]
+    max_timeout_text: ClassVar[str] = "Cloud Functions' limit of 3,600 s for an HTTP function"
+    stopped_by: ClassVar[str] = "Cloud Functions"
     config: CloudFunctionConfig
 
     def invoke_function(self, entry: DeploymentEntry, payload: dict[str, Any]) -> dict[str, Any]:
@@ -119,18 +123,6 @@ class CloudFunctionExecutor(RemoteExecutor):
         """Where the function's logs are: the manifest's ``"logs"``, else its Cloud Logging filter."""
         return entry.logs or f"Cloud Logging ({logging_filter(entry.function_name)})"
 
-    def problems(self, instance: TaskInstance) -> list[str]:
-        """Limits the step breaks: a task timeout over the function's or over 3,600 s."""
-        from glacier_gcp.config import CLOUD_FUNCTION_LIMITS
-
-        found = []
-        timeout = instance.task.timeout
-        limit = CLOUD_FUNCTION_LIMITS["timeout_s"][1]
-        if timeout is not None and timeout > limit:
-            found.append(f"timeout={timeout:g}s is over Cloud Functions' limit of {limit:,} s for an HTTP function")
-        elif timeout is not None and timeout > self.config.timeout:
-            found.append(f"timeout={timeout:g}s is over the function's CloudFunctionConfig(timeout={self.config.timeout}); Cloud Functions stops it first")
-        return found
 
     @property
     def _gcp(self) -> GcpConfig:

@@ -51,6 +51,12 @@ class RemoteExecutor(Executor):
     #: How messages name one deployed function: ``"Lambda function"`` gives
     #: ``(in Lambda function 'etl-transform')``.
     function_label: ClassVar[str] = "function"
+    #: The platform's longest step, in seconds (``None``: no limit to check).
+    max_timeout_s: ClassVar[float | None] = None
+    #: How messages name that limit: ``"Lambda's limit of 900 s"``.
+    max_timeout_text: ClassVar[str] = "the platform's limit"
+    #: Who stops a step at the function's timeout: ``"Lambda"``.
+    stopped_by: ClassVar[str] = "the platform"
 
     def run(self, instance: TaskInstance, run_id: str, attempt: int = 1, **context: Any) -> StepOutcome:
         """Invoke the task's deployed function for this step and return its outcome.
@@ -91,6 +97,23 @@ class RemoteExecutor(Executor):
             named = type(err)(err.step, f"{err.what} (in {self.function_label} {entry.function_name!r})", uri=err.uri, hint=hint)
             named.traceback = getattr(err, "traceback", None)  # type: ignore[attr-defined]
             raise named from err
+
+    def problems(self, instance: TaskInstance) -> list[str]:
+        """The platform's limits the step breaks: a task ``timeout=`` over :attr:`max_timeout_s`
+        or over the function config's ``timeout``.
+
+        Override (and call this) to add the platform's other limits.
+        """
+        found: list[str] = []
+        timeout = instance.task.timeout
+        config = self.config
+        if timeout is None:
+            return found
+        if self.max_timeout_s is not None and timeout > self.max_timeout_s:
+            found.append(f"timeout={timeout:g}s is over {self.max_timeout_text}")
+        elif config is not None and getattr(config, "timeout", None) is not None and timeout > config.timeout:
+            found.append(f"timeout={timeout:g}s is over the function's {type(config).__name__}(timeout={config.timeout}); {self.stopped_by} stops it first")
+        return found
 
     def invoke(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Not used: a remote executor invokes a deployed function (:meth:`invoke_function`)."""
