@@ -180,8 +180,12 @@ class Storage:
         """
         if is_glob(uri):
             paths = sorted(self.fs.glob(self.path(uri)))
-            return "|".join(f"{p}={self.fingerprint_of(dict(self.fs.info(p)))}" for p in paths)
+            return "|".join(f"{p}={self.fingerprint_of(self.path_info(p))}" for p in paths)
         return self.fingerprint_of(self.info(uri))
+
+    def path_info(self, path: str) -> dict[str, Any]:
+        """The metadata of one filesystem ``path`` (not a URI) that :meth:`fingerprint_of` reads."""
+        return dict(self.fs.info(path))
 
     @staticmethod
     def fingerprint_of(info: dict[str, Any]) -> str:
@@ -323,12 +327,9 @@ class FileStorage(Storage):
         st = os.stat(path)
         return {"size": st.st_size, "mtime": st.st_mtime_ns, "ctime": st.st_ctime_ns, "ino": st.st_ino, "type": "file"}
 
-    def fingerprint(self, uri: str) -> str:
-        """Size, modification and change time and inode of the file (of each match of a glob)."""
-        if is_glob(uri):
-            paths = sorted(self.fs.glob(self.path(uri)))
-            return "|".join(f"{p}={self.fingerprint_of(self._stat(p))}" for p in paths)
-        return self.fingerprint_of(self.info(uri))
+    def path_info(self, path: str) -> dict[str, Any]:
+        """Size, modification and change time and inode of the file at ``path``."""
+        return self._stat(path)
 
     @staticmethod
     def fingerprint_of(info: dict[str, Any]) -> str:
