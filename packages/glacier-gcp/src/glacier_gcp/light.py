@@ -310,6 +310,8 @@ class LightGcsFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unt
 
     DEFAULT_BLOCK_SIZE = 8 * 2**20
     fs: LightGcsFileSystem
+    buffer: io.BytesIO
+    offset: int
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         return self.fs.cat_file(self.path, start, end)
