@@ -269,7 +269,7 @@ def scheme_needs(functions: Iterable[FunctionSpec], *, equipped: Iterable[str]) 
     from glacier.infra.access import function_access
     from glacier.plugins.registry import scheme_for
 
-    home = set(equipped)
+    home = {*equipped, "glacier-core"}  # every artifact carries glacier-core
     found: dict[str, Any] = {}
     for spec in functions:
         access = function_access(spec)
