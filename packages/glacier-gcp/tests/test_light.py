@@ -149,3 +149,11 @@ def test_a_glob_lists_only_matching_objects(light: LightGcsStorage, gcs_bucket: 
     assert found == [f"{gcs_bucket}/a/p1.parquet", f"{gcs_bucket}/a/p2.parquet"]
     assert sorted(light.fs.ls(f"{gcs_bucket}/a", detail=False)) == [f"{gcs_bucket}/a/deeper", f"{gcs_bucket}/a/notes.txt", f"{gcs_bucket}/a/p1.parquet", f"{gcs_bucket}/a/p2.parquet"]
     assert light.fs.info(f"{gcs_bucket}/a/deeper")["type"] == "directory"
+
+
+def test_a_create_only_write_refuses_an_existing_object(light: LightGcsStorage, gcs_bucket: str) -> None:
+    path = f"{gcs_bucket}/once/record.json"
+    light.fs.pipe_file(path, b"first", mode="create")
+    with pytest.raises(FileExistsError, match=f"gs://{path}"):
+        light.fs.pipe_file(path, b"second", mode="create")
+    assert light.fs.cat_file(path) == b"first"

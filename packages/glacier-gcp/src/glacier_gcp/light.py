@@ -9,8 +9,8 @@ another cloud's function). It keeps GcsStorage's guarantees:
 - **reads** stay with polars' native ``gs://`` reader (GcsStorage's storage options);
   this client only reads small objects (cache records) by ranged ``GET ...?alt=media``;
 - **atomic commit**: a target is written in ONE upload, a resumable upload session fed
-  in 256 KiB multiples whose object appears only when its last chunk is accepted (a
-  simple ``uploadType=media`` upload when it fits one block); a failed write cancels
+  in 256 KiB multiples whose object appears only when its last chunk is accepted (one
+  ``uploadType=multipart`` request when it fits one block); a failed write cancels
   its session (:meth:`LightGcsFile.discard`) and the old object stays;
 - **fingerprints**: :meth:`LightGcsFileSystem.info` carries the object's ``generation``;
 - **listing** for globs (``objects.list`` with ``prefix``, paginated);
@@ -25,6 +25,8 @@ Identity Federation configurations too), or none (anonymous) against an emulator
 from __future__ import annotations
 
 import io
+import json
+import uuid
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -276,11 +278,21 @@ class LightGcsFileSystem(fsspec.AbstractFileSystem):  # type: ignore[misc]  # fs
         """Write ``value`` as one object in one upload (``mode="create"``: only if it does not exist)."""
         path = self._strip_protocol(path)
         bucket, key = self.split_path(path)
-        params: dict[str, Any] = {"uploadType": "media", "name": key}
-        if mode == "create":
-            params["ifGenerationMatch"] = "0"
-        headers = {"Content-Type": "application/octet-stream"}
-        self._request("POST", self._upload_url(bucket), f"gs://{path}", params=params, data=value, headers=headers)
+        self._upload_once(bucket, key, value, f"gs://{path}", create=mode == "create")
+
+    def _upload_once(self, bucket: str, key: str, data: bytes, uri: str, *, create: bool = False) -> None:
+        # A multipart upload (metadata and bytes in one request): GCS and fake-gcs-server both
+        # honour ifGenerationMatch on it (fake-gcs-server ignores it on media uploads).
+        boundary = f"glacier-{uuid.uuid4().hex}"
+        meta = json.dumps({"name": key, "contentType": "application/octet-stream"}).encode()
+        body = b"".join([
+            f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".encode(), meta,
+            f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n".encode(), data,
+            f"\r\n--{boundary}--\r\n".encode(),
+        ])  # fmt: skip
+        params = {"uploadType": "multipart", **({"ifGenerationMatch": "0"} if create else {})}
+        headers = {"Content-Type": f"multipart/related; boundary={boundary}"}
+        self._request("POST", self._upload_url(bucket), uri, params=params, data=body, headers=headers)
 
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
         """The object's bytes (``start``..``end``, end exclusive), by one ``GET ...?alt=media``."""
@@ -302,7 +314,7 @@ class LightGcsFileSystem(fsspec.AbstractFileSystem):  # type: ignore[misc]  # fs
 class LightGcsFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
     """One object of :class:`LightGcsFileSystem`, read by ranges or written in one upload.
 
-    A write that fits one block is one ``uploadType=media`` request at close; a larger
+    A write that fits one block is one ``uploadType=multipart`` request at close; a larger
     one is a resumable upload session: every full 256 KiB multiple is sent as it fills,
     and the object appears only when the last chunk (with the total size) is accepted.
     :meth:`discard` cancels the session, so the object never appears.
@@ -328,8 +340,7 @@ class LightGcsFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unt
         bucket, key = self.fs.split_path(self.path)
         session_uri = getattr(self, "_session_uri", None)
         if final and session_uri is None:
-            params = {"uploadType": "media", "name": key}
-            self.fs._request("POST", self.fs._upload_url(bucket), self._uri(), params=params, data=data, headers={"Content-Type": "application/octet-stream"})
+            self.fs._upload_once(bucket, key, data, self._uri())
             return True
         if session_uri is None:
             response = self.fs._request(
