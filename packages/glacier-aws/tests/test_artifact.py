@@ -13,6 +13,7 @@ import sys
 import textwrap
 import uuid
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -347,7 +348,29 @@ def test_a_function_touching_only_s3_carries_no_other_clouds_storage(mixed_specs
     assert set(art.packages) - {"mixed_pipeline"} == set(built.packages) - {"etl", "mypkg"}
 
 
-def test_inside_the_function_gs_and_az_load_and_gs_uses_the_light_client(crossing_artifact: Artifact, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def gcs_endpoint() -> Iterator[str]:
+    """fake-gcs-server on 127.0.0.1 (glacier-gcp's harness), for the step that runs from the unzipped artifact."""
+    from glacier_gcp.testing.gcs_server import FakeGcsServer
+
+    with FakeGcsServer() as server:
+        yield server.endpoint
+
+
+@pytest.fixture
+def gcs_bucket(gcs_endpoint: str) -> str:
+    import json
+    import urllib.request
+
+    name = f"glacier-lambda-{uuid.uuid4().hex[:12]}"
+    request = urllib.request.Request(f"{gcs_endpoint}/storage/v1/b?project=p", data=json.dumps({"name": name}).encode(), headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).close()
+    return name
+
+
+def test_inside_the_function_gs_and_az_load_and_gs_writes_and_reads_through_the_light_client(
+    crossing_artifact: Artifact, tmp_path: Path, gcs_endpoint: str, gcs_bucket: str
+) -> None:
     with zipfile.ZipFile(crossing_artifact.path) as zf:
         zf.extractall(tmp_path)
     code = textwrap.dedent(f"""
@@ -362,6 +385,14 @@ def test_inside_the_function_gs_and_az_load_and_gs_uses_the_light_client(crossin
         fs = storage_for("gs://glake/in.parquet", GcpConfig(project="p", endpoint_url="http://127.0.0.1:9")).fs
         assert isinstance(fs, LightGcsFileSystem), type(fs)
         import adlfs, azure.identity, google.auth.transport.requests, mixed_pipeline
+        import polars as pl
+        from polars.testing import assert_frame_equal
+        uri = "gs://" + {gcs_bucket!r} + "/from-lambda/out.parquet"
+        gs = storage_for(uri, GcpConfig(project="p", endpoint_url={gcs_endpoint!r}))
+        frame = pl.DataFrame({{"id": [1, 2, 3], "name": ["a", "b", "c"]}})
+        gs.write(frame, uri)  # one upload through the light client
+        assert_frame_equal(gs.scan(uri).collect(), frame)  # polars' native gs:// reader
+        assert gs.fingerprint(uri).startswith("generation=")
         try:
             import gcsfs
         except ImportError:
@@ -372,6 +403,9 @@ def test_inside_the_function_gs_and_az_load_and_gs_uses_the_light_client(crossin
         assert not outside, outside
         print("ok")
     """)
-    done = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False)
+    # No Google credentials anywhere and the metadata server unreachable: anonymous against the emulator.
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
+           "GCE_METADATA_HOST": "127.0.0.1:9", "GCE_METADATA_ROOT": "127.0.0.1:9", "GCE_METADATA_IP": "127.0.0.1:9", "NO_GCE_CHECK": "True"}  # fmt: skip
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, check=False, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
