@@ -13,6 +13,7 @@ import sys
 import textwrap
 import uuid
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,133 @@ def test_arm64_artifact_carries_aarch64_polars(user_modules: list[tuple[str, Pat
         # aiohttp & co. are built per CPython version: this zip only loads on python3.12.
         assert "aiohttp/_http_parser.cpython-312-aarch64-linux-gnu.so" in zf.namelist()
     assert arm.unzipped_bytes < 262_144_000
+
+
+# -- the storage of other clouds' schemes ---------------------------------------------------
+
+MIXED_PIPELINE = '''
+from glacier import Pipeline, Provider
+from glacier.config import AwsConfig, AzureConfig, GcpConfig, LambdaConfig
+
+aws = Provider(config=AwsConfig(region="us-east-1"))
+gcp = Provider(config=GcpConfig(project="p"))
+azure = Provider(config=AzureConfig(storage_account="lake"))
+
+@aws.serverless(config=LambdaConfig()).task
+def crossing(df):
+    return df
+
+@aws.serverless(config=LambdaConfig()).task
+def at_home(df):
+    return df
+
+pipeline = Pipeline.compose(
+    Pipeline(name="x").source(gcp.bucket(bucket="glake", path="in.parquet")).transform(crossing).to(azure.bucket(bucket="alake", path="out.parquet")),
+    Pipeline(name="h").source(aws.bucket(bucket="lake", path="in.parquet")).transform(at_home).to(aws.bucket(bucket="lake", path="out.parquet")),
+    name="mixed",
+)
+'''
+
+
+@pytest.fixture(scope="module")
+def mixed_specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The Lambda functions of a pipeline: ``crossing`` reads gs:// and writes az://, ``at_home`` touches only s3://."""
+    from glacier.cli import load_pipeline
+    from glacier.infra.generate import function_specs
+
+    folder = tmp_path_factory.mktemp("mixed")
+    (folder / "mixed_pipeline.py").write_text(MIXED_PIPELINE)
+    pipeline = load_pipeline(f"{folder / 'mixed_pipeline.py'}:pipeline")
+    return dict(function_specs(pipeline, pipeline.build())["aws"])
+
+
+def _tree(zip_path: Path) -> set[str]:
+    with zipfile.ZipFile(zip_path) as zf:
+        return {name.split("/")[0] for name in zf.namelist()} | {name for name in zf.namelist() if name.endswith(".py")}
+
+
+@pytest.fixture(scope="module")
+def crossing_artifact(mixed_specs: dict[str, object], tmp_path_factory: pytest.TempPathFactory) -> Artifact:
+    spec = mixed_specs["crossing"]
+    return build_artifact([(spec.module, spec.source_file)], LOCAL, tmp_path_factory.mktemp("crossing"), functions=[spec])  # type: ignore[attr-defined]
+
+
+def test_a_function_reading_gs_and_writing_az_carries_their_storage_and_not_gcsfs(crossing_artifact: Artifact) -> None:
+    tree = _tree(crossing_artifact.path)
+    for member in ("glacier_gcp", "glacier_gcp/light.py", "glacier_gcp/storage.py", "google", "requests", "glacier_azure", "adlfs", "azure"):
+        assert member in tree, member
+    assert {"glacier_gcp-0.1.0.dist-info", "glacier_azure-0.1.0.dist-info"} <= tree
+    for absent in ("gcsfs", "grpc", "google/cloud", "glacier_gcp/testing", "glacier_azure/testing"):
+        assert not any(name == absent or name.startswith(f"{absent}/") for name in tree), absent
+    assert crossing_artifact.unzipped_bytes < 262_144_000
+
+
+def test_a_function_touching_only_s3_carries_no_other_clouds_storage(mixed_specs: dict[str, object], built: Artifact, tmp_path: Path) -> None:
+    spec = mixed_specs["at_home"]
+    art = build_artifact([(spec.module, spec.source_file)], LOCAL, tmp_path, functions=[spec])  # type: ignore[attr-defined]
+    tree = _tree(art.path)
+    assert not {"glacier_gcp", "glacier_azure", "google", "adlfs", "azure", "gcsfs"} & tree
+    assert set(art.packages) - {"mixed_pipeline"} == set(built.packages) - {"etl", "mypkg"}
+
+
+@pytest.fixture(scope="module")
+def gcs_endpoint() -> Iterator[str]:
+    """fake-gcs-server on 127.0.0.1 (glacier-gcp's harness), for the step that runs from the unzipped artifact."""
+    from glacier_gcp.testing.gcs_server import FakeGcsServer
+
+    with FakeGcsServer() as server:
+        yield server.endpoint
+
+
+@pytest.fixture
+def gcs_bucket(gcs_endpoint: str) -> str:
+    import json
+    import urllib.request
+
+    name = f"glacier-lambda-{uuid.uuid4().hex[:12]}"
+    request = urllib.request.Request(f"{gcs_endpoint}/storage/v1/b?project=p", data=json.dumps({"name": name}).encode(), headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).close()
+    return name
+
+
+def test_inside_the_function_gs_and_az_load_and_gs_writes_and_reads_through_the_light_client(
+    crossing_artifact: Artifact, tmp_path: Path, gcs_endpoint: str, gcs_bucket: str
+) -> None:
+    with zipfile.ZipFile(crossing_artifact.path) as zf:
+        zf.extractall(tmp_path)
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        from glacier.plugins.registry import get_plugin_manager, schemes
+        from glacier.plugins.storage import storage_for
+        from glacier.config import AzureConfig, GcpConfig
+        assert {{"aws", "gcp", "azure"}} <= set(dict(get_plugin_manager().list_name_plugin())), "entry points not found"
+        assert {{"s3", "gs", "az"}} <= set(schemes())
+        from glacier_gcp.light import LightGcsFileSystem
+        fs = storage_for("gs://glake/in.parquet", GcpConfig(project="p", endpoint_url="http://127.0.0.1:9")).fs
+        assert isinstance(fs, LightGcsFileSystem), type(fs)
+        import adlfs, azure.identity, google.auth.transport.requests, mixed_pipeline
+        import polars as pl
+        from polars.testing import assert_frame_equal
+        uri = "gs://" + {gcs_bucket!r} + "/from-lambda/out.parquet"
+        gs = storage_for(uri, GcpConfig(project="p", endpoint_url={gcs_endpoint!r}))
+        frame = pl.DataFrame({{"id": [1, 2, 3], "name": ["a", "b", "c"]}})
+        gs.write(frame, uri)  # one upload through the light client
+        assert_frame_equal(gs.scan(uri).collect(), frame)  # polars' native gs:// reader
+        assert gs.fingerprint(uri).startswith("generation=")
+        try:
+            import gcsfs
+        except ImportError:
+            pass
+        else:
+            raise AssertionError("gcsfs came from outside the artifact")
+        outside = [m.__file__ for m in list(sys.modules.values()) if "site-packages" in (getattr(m, "__file__", None) or "")]
+        assert not outside, outside
+        print("ok")
+    """)
+    # No Google credentials anywhere and the metadata server unreachable: anonymous against the emulator.
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
+           "GCE_METADATA_HOST": "127.0.0.1:9", "GCE_METADATA_ROOT": "127.0.0.1:9", "GCE_METADATA_IP": "127.0.0.1:9", "NO_GCE_CHECK": "True"}  # fmt: skip
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, check=False, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

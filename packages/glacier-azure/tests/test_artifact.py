@@ -11,6 +11,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,3 +70,62 @@ def test_the_app_indexes_from_the_unzipped_artifact_alone(built: Artifact, tmp_p
     proc = subprocess.run([sys.executable, "-S", "-c", probe, str(code)], capture_output=True, text=True, env=env, cwd=code, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split()[-1] == "glacier_step"
+
+
+MIXED_PIPELINE = '''
+from glacier import Pipeline, Provider
+from glacier.config import AwsConfig, AzureConfig, AzureFunctionConfig, GcpConfig
+
+aws = Provider(config=AwsConfig(region="us-east-1"))
+gcp = Provider(config=GcpConfig(project="p"))
+azure = Provider(config=AzureConfig(storage_account="lake"))
+
+@azure.serverless(config=AzureFunctionConfig()).task
+def crossing(df):
+    return df
+
+@azure.serverless(config=AzureFunctionConfig()).task
+def at_home(df):
+    return df
+
+pipeline = Pipeline.compose(
+    Pipeline(name="x").source(aws.bucket(bucket="slake", path="in.parquet")).transform(crossing).to(gcp.bucket(bucket="glake", path="out.parquet")),
+    Pipeline(name="h").source(azure.bucket(bucket="alake", path="in.parquet")).transform(at_home).to(azure.bucket(bucket="alake", path="out.parquet")),
+    name="mixed",
+)
+'''
+
+
+@pytest.fixture(scope="module")
+def mixed_specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The Azure functions of a pipeline: ``crossing`` reads s3:// and writes gs://, ``at_home`` touches only az://."""
+    from glacier.cli import load_pipeline
+    from glacier.infra.generate import function_specs
+
+    folder = tmp_path_factory.mktemp("mixed")
+    (folder / "mixed_pipeline.py").write_text(MIXED_PIPELINE)
+    pipeline = load_pipeline(f"{folder / 'mixed_pipeline.py'}:pipeline")
+    return dict(function_specs(pipeline, pipeline.build())["azure"])
+
+
+def _site_tops(zip_path: Path) -> set[str]:
+    with zipfile.ZipFile(zip_path) as zf:
+        below = [n.removeprefix(f"{SITE_PACKAGES}/") for n in zf.namelist() if n.startswith(f"{SITE_PACKAGES}/")]
+    return {n.split("/")[0] for n in below} | {n for n in below if n.endswith(".py")}
+
+
+def test_a_function_reading_s3_and_writing_gs_carries_their_storage_below_site_packages(mixed_specs: dict[str, Any], tmp_path: Path) -> None:
+    spec = mixed_specs["crossing"]
+    art = build_artifact([(spec.module, spec.source_file)], LOCAL, tmp_path, functions=[spec])
+    tops = _site_tops(art.path)
+    for member in ("glacier_aws", "glacier_aws/storage.py", "s3fs", "botocore", "aiobotocore", "glacier_gcp", "glacier_gcp/light.py", "google", "requests"):
+        assert member in tops, member
+    assert {"glacier_aws-0.1.0.dist-info", "glacier_gcp-0.1.0.dist-info"} <= tops
+    assert not {"gcsfs", "grpc"} & tops
+
+
+def test_a_function_touching_only_az_carries_no_other_clouds_storage(mixed_specs: dict[str, Any], built: Artifact, tmp_path: Path) -> None:
+    spec = mixed_specs["at_home"]
+    art = build_artifact([(spec.module, spec.source_file)], LOCAL, tmp_path, functions=[spec])
+    assert not {"glacier_aws", "glacier_gcp", "s3fs", "botocore", "gcsfs"} & _site_tops(art.path)
+    assert set(art.packages) - {"mixed_pipeline"} == set(built.packages) - {"etl"}

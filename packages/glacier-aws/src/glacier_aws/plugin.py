@@ -10,6 +10,9 @@ from glacier.plugins.registry import CodegenTarget, ExecutorKind, Scheme
 
 from glacier_aws.config import AwsConfig, LambdaConfig
 
+#: What a function on another cloud needs to use ``s3://``: s3fs (with aiobotocore and botocore).
+FUNCTION_REQUIREMENTS = ("s3fs",)
+
 
 @hookimpl
 def glacier_configs() -> list[type]:
@@ -29,10 +32,10 @@ def glacier_provider_for_config(config: Any) -> ProviderBackend | None:
 
 @hookimpl
 def glacier_storage_schemes() -> list[Scheme]:
-    """``s3://`` (and ``s3a://``, as Spark writes it)."""
+    """``s3://`` (and ``s3a://``, as Spark writes it); a function of another cloud that touches it carries s3fs."""
     return [
-        Scheme("s3", "glacier_aws.storage:S3Storage", package="glacier-aws", provider="aws"),
-        Scheme("s3a", "glacier_aws.storage:S3Storage", package="glacier-aws", provider="aws"),
+        Scheme(name, "glacier_aws.storage:S3Storage", package="glacier-aws", provider="aws", function_requirements=FUNCTION_REQUIREMENTS)
+        for name in ("s3", "s3a")
     ]
 
 

@@ -10,6 +10,10 @@ from glacier.plugins.registry import CodegenTarget, ExecutorKind, Scheme
 
 from glacier_azure.config import AzureConfig, AzureFunctionConfig
 
+#: What a function on another cloud needs to use ``az://``: adlfs (with azure-storage-blob)
+#: and azure-identity, as :class:`glacier_azure.storage.AzureBlobStorage` imports them.
+FUNCTION_REQUIREMENTS = ("adlfs", "azure-identity")
+
 
 @hookimpl
 def glacier_configs() -> list[type]:
@@ -29,9 +33,9 @@ def glacier_provider_for_config(config: Any) -> ProviderBackend | None:
 
 @hookimpl
 def glacier_storage_schemes() -> list[Scheme]:
-    """``az://`` and the ADLS Gen2 forms ``abfs://`` and ``abfss://``."""
+    """``az://`` and the ADLS Gen2 forms ``abfs://`` and ``abfss://``; a function of another cloud that touches them carries adlfs and azure-identity."""
     return [
-        Scheme(name, "glacier_azure.storage:AzureBlobStorage", package="glacier-azure", provider="azure")
+        Scheme(name, "glacier_azure.storage:AzureBlobStorage", package="glacier-azure", provider="azure", function_requirements=FUNCTION_REQUIREMENTS)
         for name in ("az", "abfs", "abfss")
     ]
 

@@ -10,6 +10,11 @@ from glacier.plugins.registry import CodegenTarget, ExecutorKind, Scheme
 
 from glacier_gcp.config import CloudFunctionConfig, GcpConfig
 
+#: What a function on another cloud needs to use ``gs://``: google-auth and requests, for
+#: :mod:`glacier_gcp.light` (gcsfs, with grpcio and protobuf, would not fit Lambda's 250 MB
+#: beside polars and s3fs; without it installed, ``GcsStorage`` uses the light client).
+FUNCTION_REQUIREMENTS = ("google-auth", "requests")
+
 
 @hookimpl
 def glacier_configs() -> list[type]:
@@ -29,10 +34,10 @@ def glacier_provider_for_config(config: Any) -> ProviderBackend | None:
 
 @hookimpl
 def glacier_storage_schemes() -> list[Scheme]:
-    """``gs://`` (and ``gcs://``, as fsspec also names it)."""
+    """``gs://`` (and ``gcs://``, as fsspec also names it); a function of another cloud that touches it carries google-auth and requests."""
     return [
-        Scheme("gs", "glacier_gcp.storage:GcsStorage", package="glacier-gcp", provider="gcp"),
-        Scheme("gcs", "glacier_gcp.storage:GcsStorage", package="glacier-gcp", provider="gcp"),
+        Scheme(name, "glacier_gcp.storage:GcsStorage", package="glacier-gcp", provider="gcp", function_requirements=FUNCTION_REQUIREMENTS)
+        for name in ("gs", "gcs")
     ]
 
 

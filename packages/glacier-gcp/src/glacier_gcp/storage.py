@@ -8,8 +8,13 @@ its upload and leaves the old object as it was. This is also the path real GCS t
 (polars' native ``gs://`` writes cannot be exercised against any emulator here, so
 Glacier does not use them). The cache fingerprint of an object is its generation.
 
-Credentials are Google's Application Default Credentials, looked up by gcsfs and by
-polars. With an endpoint set (``GcpConfig(endpoint_url=...)`` or
+Where gcsfs is not installed (inside another cloud's function, whose artifact carries
+only google-auth and requests for ``gs://``), everything around the data and the upload
+go through :class:`glacier_gcp.light.LightGcsFileSystem` instead, with the same
+guarantees: one upload per target, generations as fingerprints.
+
+Credentials are Google's Application Default Credentials, looked up by gcsfs (or
+google-auth) and by polars. With an endpoint set (``GcpConfig(endpoint_url=...)`` or
 ``STORAGE_EMULATOR_HOST``) and no credentials file in the chain, access is anonymous,
 as an emulator needs, and neither client asks Google's metadata server.
 """
@@ -29,7 +34,7 @@ if TYPE_CHECKING:
 
     from glacier_gcp.config import GcpConfig
 
-__all__ = ["GcsStorage", "polars_storage_options", "storage_endpoint", "is_anonymous"]
+__all__ = ["GcsStorage", "LightGcsStorage", "polars_storage_options", "storage_endpoint", "is_anonymous"]
 
 
 def storage_endpoint(config: GcpConfig | None) -> str | None:
@@ -105,15 +110,17 @@ class GcsStorage(Storage):
     config: GcpConfig | None
 
     def make_filesystem(self) -> fsspec.AbstractFileSystem:
-        """A gcsfs filesystem for the config's project and endpoint (anonymous where :func:`is_anonymous`)."""
+        """A gcsfs filesystem for the config's project and endpoint (anonymous where :func:`is_anonymous`).
+
+        Without gcsfs (a function of another cloud), the light client of
+        :mod:`glacier_gcp.light`, with the same endpoint and anonymity.
+        """
         try:
             # gcsfs.core's class itself: the package's default wraps it in an experimental
             # hierarchical-namespace class that probes every bucket over gRPC first.
             from gcsfs.core import GCSFileSystem
-        except ImportError as exc:  # pragma: no cover - gcsfs is a dependency
-            from glacier.errors import PluginNotInstalledError
-
-            raise PluginNotInstalledError("gs:// needs gcsfs.", "glacier-gcp") from exc
+        except ImportError:
+            return self.make_light_filesystem()
         kwargs: dict[str, Any] = {}
         if self.config is not None and self.config.project:
             kwargs["project"] = self.config.project
@@ -122,6 +129,16 @@ class GcsStorage(Storage):
             kwargs["endpoint_url"] = endpoint
         kwargs["token"] = "anon" if is_anonymous(self.config) else "google_default"
         return GCSFileSystem(**kwargs)
+
+    def make_light_filesystem(self) -> fsspec.AbstractFileSystem:
+        """The light client (:class:`~glacier_gcp.light.LightGcsFileSystem`) for the config's endpoint."""
+        try:
+            from glacier_gcp.light import LightGcsFileSystem
+        except ImportError as exc:  # neither gcsfs nor google-auth/requests
+            from glacier.errors import PluginNotInstalledError
+
+            raise PluginNotInstalledError("gs:// needs gcsfs, or google-auth and requests.", "glacier-gcp") from exc
+        return LightGcsFileSystem(storage_endpoint(self.config), anonymous=is_anonymous(self.config))
 
     def storage_options(self) -> dict[str, Any] | None:
         """The endpoint (and anonymous access) for polars; see :func:`polars_storage_options`."""
@@ -147,3 +164,15 @@ class GcsStorage(Storage):
     def prepare_target(self, uri: str) -> None:
         """Nothing: GCS has no directories (and a service account limited to its
         target's names may not list or create anything else)."""
+
+
+class LightGcsStorage(GcsStorage):
+    """:class:`GcsStorage` on the light client (:mod:`glacier_gcp.light`) even where gcsfs is installed.
+
+    What ``gs://`` is inside a function of another cloud; usable anywhere (a scheme
+    registered with it, or a test of that path).
+    """
+
+    def make_filesystem(self) -> fsspec.AbstractFileSystem:
+        """The light client, never gcsfs."""
+        return self.make_light_filesystem()

@@ -4,6 +4,12 @@ The build itself is provider-neutral (:mod:`glacier.infra.artifact`: pip for the
 target platform, the dependency cache, the deterministic zip, the size check); this
 module says what Lambda needs: its wheel platforms, the runtime's CPython version,
 its 250 MB limit, what Lambda's runtime already has, and the botocore pruning.
+
+A function whose steps touch another provider's buckets (``gs://``, ``az://``) also
+carries that provider's plugin and the scheme's
+:attr:`~glacier.plugins.registry.Scheme.function_requirements`
+(:func:`glacier.infra.artifact.scheme_needs`); one that touches only ``s3://`` carries
+nothing more.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from glacier.infra.artifact import (
     ArtifactBuildError,
@@ -21,11 +27,15 @@ from glacier.infra.artifact import (
     Carried,
     build,
     keep_only,
+    scheme_needs,
     strip_shared_objects,
     strip_tools,
 )
 
 from glacier_aws.config import LAMBDA_LIMITS, LambdaConfig
+
+if TYPE_CHECKING:
+    from glacier.infra.generate import FunctionSpec
 
 __all__ = [
     "Artifact",
@@ -83,8 +93,13 @@ class Artifact(BuiltArtifact):
     architecture: str
 
 
-def lambda_spec(config: LambdaConfig, *, name: str = "glacier-lambda", limit: int = _LIMIT) -> ArtifactSpec:
+def lambda_spec(
+    config: LambdaConfig, *, name: str = "glacier-lambda", limit: int = _LIMIT, functions: Sequence[FunctionSpec] = ()
+) -> ArtifactSpec:
     """What :func:`build_artifact` builds for ``config``'s runtime and architecture.
+
+    ``functions`` are the functions the zip serves: the storage of every other provider's
+    scheme their steps touch is added (:func:`glacier.infra.artifact.scheme_needs`).
 
     Examples
     --------
@@ -92,13 +107,14 @@ def lambda_spec(config: LambdaConfig, *, name: str = "glacier-lambda", limit: in
     >>> spec.filename, spec.platforms, spec.python_version
     ('glacier-lambda-python3.12-arm64.zip', ('manylinux2014_aarch64',), '3.12')
     """
+    needs = scheme_needs(functions, equipped={"glacier-aws"})
     return ArtifactSpec(
         label="Lambda",
         filename=f"{name}-{config.runtime}-{config.architecture}.zip",
         platforms=(_PLATFORMS[config.architecture],),
         python_version=config.python_version,
-        requirements=REQUIREMENTS,
-        carried=_CARRIED,
+        requirements=(*REQUIREMENTS, *(r for r in needs.requirements if r not in REQUIREMENTS)),
+        carried=(*_CARRIED, *needs.carried),
         excluded=EXCLUDED,
         prune=(keep_only("botocore/data", sorted(BOTOCORE_SERVICES)), strip_shared_objects(_strip_tools(config.architecture))),
         size_limit=limit,
@@ -112,6 +128,7 @@ def build_artifact(
     *,
     name: str = "glacier-lambda",
     limit: int = _LIMIT,
+    functions: Sequence[FunctionSpec] = (),
 ) -> Artifact:
     """Build the deployment zip for ``config``'s runtime and architecture.
 
@@ -128,6 +145,10 @@ def build_artifact(
         The zip's name prefix.
     limit
         The most unzipped bytes allowed (Lambda's 250 MB).
+    functions
+        The functions the zip serves. For every scheme of another provider that their
+        steps read or write, that provider's plugin and the scheme's
+        ``function_requirements`` are added; without them, the zip serves ``s3://`` only.
 
     Raises
     ------
@@ -144,7 +165,7 @@ def build_artifact(
     >>> art.path.name  # doctest: +SKIP
     'glacier-lambda-python3.12-x86_64.zip'
     """
-    built = build(lambda_spec(config, name=name, limit=limit), modules, out_dir)
+    built = build(lambda_spec(config, name=name, limit=limit, functions=functions), modules, out_dir)
     return Artifact(
         path=built.path,
         sha256_base64=built.sha256_base64,

@@ -6,6 +6,12 @@ zip); this module says what Azure Functions needs: ``function_app.py`` and ``hos
 at the zip's root, the dependencies under ``.python_packages/lib/site-packages`` (where
 the Python worker looks for them when the zip is not built remotely), Linux x86_64
 wheels for the runtime's CPython version.
+
+A function whose steps touch another provider's buckets (``s3://``, ``gs://``) also
+carries that provider's plugin and the scheme's
+:attr:`~glacier.plugins.registry.Scheme.function_requirements`
+(:func:`glacier.infra.artifact.scheme_needs`); one that touches only ``az://`` carries
+nothing more.
 """
 
 from __future__ import annotations
@@ -14,10 +20,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from glacier.infra.artifact import ArtifactBuildError, ArtifactSpec, BuiltArtifact, Carried, build, strip_shared_objects, strip_tools
+from glacier.infra.artifact import ArtifactBuildError, ArtifactSpec, BuiltArtifact, Carried, build, scheme_needs, strip_shared_objects, strip_tools
 
 from glacier_azure.config import AzureFunctionConfig
+
+if TYPE_CHECKING:
+    from glacier.infra.generate import FunctionSpec
 
 __all__ = ["Artifact", "ArtifactBuildError", "build_artifact", "functions_spec", "host_json", "REQUIREMENTS", "EXCLUDED", "SITE_PACKAGES"]
 
@@ -95,8 +105,11 @@ def host_json(config: AzureFunctionConfig) -> dict[str, object]:
     }
 
 
-def functions_spec(config: AzureFunctionConfig, *, name: str = "glacier-azure-functions") -> ArtifactSpec:
+def functions_spec(config: AzureFunctionConfig, *, name: str = "glacier-azure-functions", functions: Sequence[FunctionSpec] = ()) -> ArtifactSpec:
     """What :func:`build_artifact` builds for ``config``'s Python version.
+
+    ``functions`` are the functions the zip serves: the storage of every other provider's
+    scheme their steps touch is added (:func:`glacier.infra.artifact.scheme_needs`).
 
     Examples
     --------
@@ -106,13 +119,14 @@ def functions_spec(config: AzureFunctionConfig, *, name: str = "glacier-azure-fu
     """
     from glacier_azure.handler import FUNCTION_APP
 
+    needs = scheme_needs(functions, equipped={"glacier-azure"})
     return ArtifactSpec(
         label="Azure Functions",
         filename=f"{name}-py{config.runtime}-x86_64.zip",
         platforms=_PLATFORMS,
         python_version=config.python_version,
-        requirements=REQUIREMENTS,
-        carried=_CARRIED,
+        requirements=(*REQUIREMENTS, *(r for r in needs.requirements if r not in REQUIREMENTS)),
+        carried=(*_CARRIED, *needs.carried),
         excluded=EXCLUDED,
         prune=(strip_shared_objects(strip_tools("x86_64")),),
         site_packages=SITE_PACKAGES,
@@ -120,7 +134,14 @@ def functions_spec(config: AzureFunctionConfig, *, name: str = "glacier-azure-fu
     )
 
 
-def build_artifact(modules: Sequence[tuple[str, Path]], config: AzureFunctionConfig, out_dir: Path, *, name: str = "glacier-azure-functions") -> Artifact:
+def build_artifact(
+    modules: Sequence[tuple[str, Path]],
+    config: AzureFunctionConfig,
+    out_dir: Path,
+    *,
+    name: str = "glacier-azure-functions",
+    functions: Sequence[FunctionSpec] = (),
+) -> Artifact:
     """Build the deployment zip for ``config``'s Python version.
 
     Parameters
@@ -134,6 +155,10 @@ def build_artifact(modules: Sequence[tuple[str, Path]], config: AzureFunctionCon
         Where ``{name}-py{runtime}-x86_64.zip`` is written.
     name
         The zip's name prefix.
+    functions
+        The functions the zip serves. For every scheme of another provider that their
+        steps read or write, that provider's plugin and the scheme's
+        ``function_requirements`` are added; without them, the zip serves ``az://`` only.
 
     Raises
     ------
@@ -146,7 +171,7 @@ def build_artifact(modules: Sequence[tuple[str, Path]], config: AzureFunctionCon
     >>> art.path.name  # doctest: +SKIP
     'glacier-azure-functions-py3.12-x86_64.zip'
     """
-    built = build(functions_spec(config, name=name), modules, out_dir)
+    built = build(functions_spec(config, name=name, functions=functions), modules, out_dir)
     return Artifact(
         path=built.path,
         sha256_base64=built.sha256_base64,

@@ -11,6 +11,12 @@ size limit.
 
 A provider describes its platform in an :class:`ArtifactSpec` and calls :func:`build`;
 glacier-aws's :func:`glacier_aws.infra.artifact.build_artifact` is an example.
+
+A function whose steps read or write another provider's buckets carries that scheme's
+storage too: :func:`scheme_needs` lists, for the schemes the functions touch, the
+plugin distributions to carry and the :attr:`Scheme.function_requirements
+<glacier.plugins.registry.Scheme.function_requirements>` to install, and nothing for a
+scheme no step touches.
 """
 
 from __future__ import annotations
@@ -29,12 +35,15 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 from glacier.errors import GlacierError
+
+if TYPE_CHECKING:
+    from glacier.infra.generate import FunctionSpec
 
 __all__ = [
     "ArtifactSpec",
@@ -43,6 +52,8 @@ __all__ = [
     "BuiltArtifact",
     "ArtifactBuildError",
     "ArtifactTooLargeError",
+    "SchemeNeeds",
+    "scheme_needs",
     "build",
     "cache_root",
     "keep_only",
@@ -199,6 +210,81 @@ class BuiltArtifact:
     zipped_bytes: int
     unzipped_bytes: int
     packages: dict[str, int]
+
+
+@dataclass(frozen=True)
+class SchemeNeeds:
+    """What functions need, beyond their own platform's stack, for the schemes their steps touch.
+
+    Attributes
+    ----------
+    schemes
+        The touched schemes that the builder does not already equip, sorted (``("az", "gs")``).
+    carried
+        The plugin distributions that serve them, to copy from this machine with their
+        metadata (so their ``glacier`` entry points, and so the schemes, load inside the function).
+    requirements
+        Their :attr:`~glacier.plugins.registry.Scheme.function_requirements`, sorted, without repeats.
+    """
+
+    schemes: tuple[str, ...] = ()
+    carried: tuple[Carried, ...] = ()
+    requirements: tuple[str, ...] = ()
+
+
+def scheme_needs(functions: Iterable[FunctionSpec], *, equipped: Iterable[str]) -> SchemeNeeds:
+    """The storage that ``functions`` need for schemes not served by the ``equipped`` distributions.
+
+    Every URI a function's steps read or write (:func:`glacier.infra.access.function_access`:
+    sources, targets, cache records) names a scheme; a scheme served by one of
+    ``equipped`` (the builder's own package, whose requirements it already installs) or
+    by Glacier's core (``file``, ``memory``) needs nothing. For the others, the
+    distribution named by :attr:`Scheme.package <glacier.plugins.registry.Scheme.package>`
+    is carried (its import package is the one holding :attr:`Scheme.storage`) and its
+    :attr:`Scheme.function_requirements` are installed.
+
+    Parameters
+    ----------
+    functions
+        The functions one artifact serves.
+    equipped
+        Distributions whose schemes the artifact serves already (``{"glacier-aws"}``).
+
+    Examples
+    --------
+    A function from a local file to a local file needs nothing beyond Glacier's core:
+
+    >>> from glacier import Bucket, Pipeline, Provider
+    >>> from glacier.config import LocalConfig
+    >>> from glacier.infra.generate import FunctionSpec
+    >>> @Provider(config=LocalConfig(root="/")).local().task
+    ... def clean(df):
+    ...     return df
+    >>> pipeline = Pipeline(name="etl").source(Bucket.from_uri("file:///lake/raw.parquet")).transform(clean)
+    >>> step = pipeline.to(Bucket.from_uri("file:///lake/out.parquet")).build().topological_sort()[0]
+    >>> spec = FunctionSpec(step.task, step.task.executor, "clean", "etl", "clean", Path("etl.py"), [step])
+    >>> scheme_needs([spec], equipped={"glacier-aws"})
+    SchemeNeeds(schemes=(), carried=(), requirements=())
+    """
+    from glacier.infra.access import function_access
+    from glacier.plugins.registry import scheme_for
+
+    home = {*equipped, "glacier-core"}  # every artifact carries glacier-core
+    found: dict[str, Any] = {}
+    for spec in functions:
+        access = function_access(spec)
+        for uri in access.reads | access.writes:
+            scheme = scheme_for(uri)
+            if scheme.package and scheme.package not in home:
+                found[scheme.name] = scheme
+    carried: dict[str, Carried] = {}
+    requirements: set[str] = set()
+    for name in sorted(found):
+        scheme = found[name]
+        package = scheme.storage.partition(":")[0].split(".")[0]
+        carried.setdefault(scheme.package, Carried(scheme.package, package, skip=frozenset({"testing"})))
+        requirements.update(scheme.function_requirements)
+    return SchemeNeeds(tuple(sorted(found)), tuple(carried[k] for k in sorted(carried)), tuple(sorted(requirements)))
 
 
 def cache_root() -> Path:

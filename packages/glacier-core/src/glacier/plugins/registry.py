@@ -170,6 +170,13 @@ class Scheme:
         The provider (cloud) whose store the scheme names (``"aws"``), so that a
         bucket made from a bare URI is placed in the right cloud by ``visualize()``
         and ``mode="analyze"``; see :func:`scheme_provider`.
+    function_requirements
+        The distributions a deployed function needs to use the scheme, beyond Glacier's
+        core and :attr:`package` itself (``("s3fs",)``). A provider's artifact builder
+        adds them, with :attr:`package`, to every function whose steps touch the scheme
+        and that the builder does not already equip for it (see
+        :func:`glacier.infra.artifact.scheme_needs`); a function that does not touch the
+        scheme carries none of them.
 
     Examples
     --------
@@ -182,6 +189,7 @@ class Scheme:
     package: str | None = None
     override: bool = False
     provider: str | None = None
+    function_requirements: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,12 @@ modes), so its object name, which carries its digest, changes only when the code
 Unlike Lambda's 250 MB, Cloud Functions sets no unzipped limit on what the builder
 installs (polars and gcsfs are ~241 MB installed); the source zip itself is small and
 its size is reported.
+
+A function whose steps touch another provider's buckets (``s3://``, ``az://``) also
+carries that provider's plugin, and its ``requirements.txt`` pins the scheme's
+:attr:`~glacier.plugins.registry.Scheme.function_requirements` with their closure
+(:func:`glacier.infra.artifact.scheme_needs`); one that touches only ``gs://`` pins
+nothing more.
 """
 
 from __future__ import annotations
@@ -32,11 +38,15 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from glacier.errors import GlacierError
-from glacier.infra.artifact import BuiltArtifact
+from glacier.infra.artifact import BuiltArtifact, scheme_needs
 
 from glacier_gcp.config import CloudFunctionConfig
+
+if TYPE_CHECKING:
+    from glacier.infra.generate import FunctionSpec
 
 __all__ = ["Artifact", "build_artifact", "requirements", "REQUIREMENTS", "FUNCTIONS_FRAMEWORK", "MAIN_PY", "ENTRY_POINT"]
 
@@ -100,8 +110,8 @@ def _version(name: str) -> str | None:
         return None
 
 
-def requirements() -> tuple[str, ...]:
-    """The ``requirements.txt`` lines: :data:`REQUIREMENTS` and their installed closure, each pinned to the version here.
+def requirements(extra: Sequence[str] = ()) -> tuple[str, ...]:
+    """The ``requirements.txt`` lines: :data:`REQUIREMENTS` (and ``extra``) with their installed closure, each pinned to the version here.
 
     Examples
     --------
@@ -110,7 +120,7 @@ def requirements() -> tuple[str, ...]:
     (True, True)
     """
     pins: dict[str, str] = {}
-    todo = list(REQUIREMENTS)
+    todo = [*REQUIREMENTS, *extra]
     while todo:
         name = todo.pop()
         key = name.lower().replace("_", "-")
@@ -135,6 +145,7 @@ def build_artifact(
     out_dir: Path,
     *,
     name: str = "glacier-function",
+    functions: Sequence[FunctionSpec] = (),
 ) -> Artifact:
     """Build the function's source zip.
 
@@ -149,6 +160,10 @@ def build_artifact(
         Where ``{name}-{runtime}.zip`` is written.
     name
         The zip's name prefix.
+    functions
+        The functions the zip serves. For every scheme of another provider that their
+        steps read or write, that provider's plugin is carried and the scheme's
+        ``function_requirements`` are pinned; without them, the zip serves ``gs://`` only.
 
     Raises
     ------
@@ -164,9 +179,10 @@ def build_artifact(
     >>> art.path.name
     'glacier-function-python312.zip'
     """
-    reqs = requirements()
+    needs = scheme_needs(functions, equipped={"glacier-gcp"})
+    reqs = requirements(needs.requirements)
     files: dict[str, bytes] = {"main.py": MAIN_PY.encode(), "requirements.txt": ("\n".join(reqs) + "\n").encode()}
-    for distribution, package, skip in _CARRIED:
+    for distribution, package, skip in (*_CARRIED, *((c.distribution, c.package, c.skip) for c in needs.carried)):
         root = Path(importlib.import_module(package).__file__ or "").parent
         for path in _walk(root, _SKIP_DIRS | skip):
             _put(files, f"{package}/{path.relative_to(root).as_posix()}", path.read_bytes())
