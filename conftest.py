@@ -13,6 +13,15 @@ import footprint
 ROOT = Path(__file__).resolve().parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis keeps its example database and constants in a temporary folder, not ``.hypothesis/`` in the checkout."""
+    import tempfile
+
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(tempfile.mkdtemp(prefix="glacier-hypothesis-"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _leaves_no_footprint() -> Iterator[None]:
     """Fail the session if any test wrote into the checkout or ``$HOME`` (see tests/footprint.py).
