@@ -18,15 +18,11 @@ import glacier.plugins.storage as storage_module
 from glacier import Bucket, Provider
 from glacier.config import GcpConfig
 from glacier.errors import StorageUnreachableError
-from glacier.testing import AtomicCommitContract, BucketContract, sample_frame
+from glacier.testing import AtomicCommitContract, BucketContract, RunSemanticsContract, sample_frame
 from glacier_gcp.light import CHUNK, LightGcsFileSystem
 from glacier_gcp.storage import GcsStorage, LightGcsStorage
 
 from .fixtures import GcpFixtures
-from .test_gcs import calls  # noqa: F401  # a fixture the run tests below use
-from .test_gcs import test_cache_on_gcs_uses_generations_and_reruns_only_what_changed as _cache_test
-from .test_gcs import test_resume_on_gcs_runs_the_failed_step_and_what_follows as _resume_test
-from .test_gcs import test_seed_etl_on_gcs_matches_polars as _seed_test
 
 
 @pytest.fixture
@@ -41,13 +37,6 @@ def without_gcsfs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _no_gcsfs_in_this_module(without_gcsfs: None) -> None:
     """Every test here runs as inside another cloud's function: GcsStorage without gcsfs."""
-
-
-# The runs of test_gcs.py again, on the light client: the seed ETL equals polars, the
-# cache fingerprints by generation (records read and written by this client), resume.
-test_the_seed_etl_through_the_light_client_matches_polars = _seed_test
-test_the_cache_through_the_light_client_uses_generations = _cache_test
-test_resume_through_the_light_client_runs_the_failed_step_and_what_follows = _resume_test
 
 
 class LightGcsFixtures(GcpFixtures):
@@ -67,6 +56,10 @@ class LightGcsFixtures(GcpFixtures):
 
 class TestLightGcsBuckets(BucketContract, AtomicCommitContract, LightGcsFixtures):
     pass
+
+
+class TestLightGcsRunSemantics(RunSemanticsContract, LightGcsFixtures):
+    """The seed ETL equals polars, the cache fingerprints by generation, resume: on the light client."""
 
 
 @pytest.fixture
