@@ -2,9 +2,11 @@
 
 The pipeline: S3 -> a Lambda step -> GCS -> a Cloud Functions step joining reference data
 from S3 -> Azure Blob -> an Azure Functions step joining reference data from GCS -> S3 ->
-a step on this machine -> a local file. Its functions reach every other cloud but one pair
-(Lambda -> Azure, which has no federation and is refused with a clear error). Generation
-builds the real artifacts (from Glacier's cache) and needs no emulator.
+a step on this machine -> a local file, and a Lambda step archiving the Azure blob to S3:
+its functions reach every other cloud. Five pairs are federated; Lambda -> Azure, which no
+federation covers, gets an Entra application whose client secret lives in Secrets Manager,
+its value outside Terraform. Generation builds the real artifacts (from Glacier's cache)
+and needs no emulator.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import pytest
 
 from glacier.cli import load_pipeline
-from glacier.infra.access import UnfederatedAccessWarning, foreign_access
+from glacier.infra.access import foreign_access
 from glacier.testing.terraform import assert_checkov_passes, assert_terraform_loads, blocks, unquote
 
 THREE_CLOUDS = '''
@@ -49,6 +51,11 @@ def aggregate(left: pl.LazyFrame, right: pl.LazyFrame) -> pl.LazyFrame:
     return left.join(right, on="id").group_by("id").agg(pl.len())
 
 
+@aws.serverless(config=LambdaConfig(memory=1024)).task()
+def archive(df: pl.LazyFrame) -> pl.LazyFrame:
+    return df
+
+
 @here.local().task
 def report(df: pl.LazyFrame) -> pl.LazyFrame:
     return df
@@ -61,12 +68,14 @@ regions = gcp.bucket(bucket="multi-stage", path="ref/regions.parquet")
 enriched = azure.bucket(bucket="stage", path="enriched.parquet")
 totals = aws.bucket(bucket="multi-out", path="totals.parquet")
 daily = here.bucket(bucket="reports", path="daily.parquet")
+archived = aws.bucket(bucket="multi-out", path="archive/enriched.parquet")
 
 first = Pipeline(name="first").source(raw).transform(clean).to(cleaned)
 second = Pipeline(name="second").sources({{"left": cleaned, "right": customers}}).transform(enrich).to(enriched)
 third = Pipeline(name="third").sources({{"left": enriched, "right": regions}}).transform(aggregate).to(totals)
 fourth = Pipeline(name="fourth").source(totals).transform(report).to(daily)
-pipeline = Pipeline.compose(first, second, third, fourth, name="multi")
+fifth = Pipeline(name="fifth").source(enriched).transform(archive).to(archived)
+pipeline = Pipeline.compose(first, second, third, fourth, fifth, name="multi")
 '''
 
 #: Recognisable credentials planted in the environment while Glacier generates and runs.
@@ -116,13 +125,14 @@ def _doc(infra: Path) -> dict[str, Any]:
 def test_every_function_reaches_every_other_cloud_it_touches(generated: tuple[Path, Any, list[str], Path]) -> None:
     pipeline = generated[1]
     pairs = {(p.home, p.cloud, p.spec.task.name) for p in foreign_access(pipeline, pipeline.build())}
-    assert pairs == {("aws", "gcp", "clean"), ("gcp", "aws", "enrich"), ("gcp", "azure", "enrich"), ("azure", "aws", "aggregate"), ("azure", "gcp", "aggregate")}
+    assert pairs == {("aws", "gcp", "clean"), ("aws", "azure", "archive"), ("gcp", "aws", "enrich"), ("gcp", "azure", "enrich"), ("azure", "aws", "aggregate"), ("azure", "gcp", "aggregate")}
 
 
-def test_the_root_has_three_providers_and_prefixed_variables(generated: tuple[Path, Any, list[str], Path]) -> None:
+def test_the_root_has_every_clouds_providers_and_prefixed_variables(generated: tuple[Path, Any, list[str], Path]) -> None:
     doc = _doc(generated[0])
     providers = {name.strip('"') for entry in doc["terraform"][0]["required_providers"] for name in entry if not name.startswith("__")}
-    assert providers == {"aws", "google", "azurerm"}
+    # azuread: the Entra application of the one pair no federation covers (Lambda -> Azure).
+    assert providers == {"aws", "google", "azurerm", "azuread"}
     variables = {name.strip('"') for entry in doc["variable"] for name in entry if not name.startswith("__")}
     assert {"aws_region", "gcp_project", "gcp_region", "azure_location", "azure_resource_group"} <= variables
     assert all(name.startswith(("aws_", "gcp_", "azure_")) for name in variables), variables
@@ -181,6 +191,7 @@ def test_functions_get_a_credential_configuration_not_a_key(generated: tuple[Pat
     [
         pytest.param("aws", "local.glacier_multi_enrich_identity.unique_id", '"1234567890"', id="aws-trusts-another-subject"),
         pytest.param("gcp", "attribute.aws_role/${local.glacier_multi_clean_identity.role_name}", "attribute.aws_role/*", id="gcp-trusts-any-role"),
+        pytest.param("aws", "      aws_secretsmanager_secret.multi_archive_azure.arn,", '      "*",', id="aws-reads-every-secret"),
         pytest.param("azure", 'subject             = local.glacier_multi_enrich_identity.unique_id', 'subject = "1234567890"', id="azure-trusts-another-subject"),
     ],
 )
@@ -249,23 +260,14 @@ def test_no_planted_credential_is_in_anything_glacier_wrote(generated: tuple[Pat
     assert found == []
 
 
-def test_a_lambda_step_on_azure_storage_is_granted_nothing_with_a_warning_that_says_why(tmp_path: Path) -> None:
-    file = tmp_path / "lambda_to_azure.py"
-    file.write_text(textwrap.dedent('''
-        from glacier import Pipeline, Provider
-        from glacier.config import AwsConfig, AzureConfig, LambdaConfig
-        from glacier.testing import tasks
-
-        aws = Provider(config=AwsConfig(region="us-east-1"))
-        azure = Provider(config=AzureConfig(storage_account="glaciermulti", resource_group="multi"))
-        double_value = aws.serverless(config=LambdaConfig()).task()(tasks.double_value)
-        pipeline = Pipeline(name="l2a").source(aws.bucket(bucket="l2a-raw", path="a.parquet")).transform(double_value).to(azure.bucket(bucket="out", path="b.parquet"))
-    '''))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GLACIER_STATE_DIR", str(tmp_path / "state"))
-        with pytest.warns(UnfederatedAccessWarning, match=r"(?s)Entra federated credentials need an OIDC issuer.*refused at run time.*Hint"):
-            load_pipeline(f"{file}:pipeline").run(mode="generate", out=tmp_path / "infra")
-    doc = _doc(tmp_path / "infra")
-    assert "azurerm_user_assigned_identity" not in {t for entry in doc.get("resource", []) for t in entry}, "nothing is granted on Azure"
-    env = unquote(blocks(doc, "resource", "aws_lambda_function")["l2a_double_value"])["environment"][0]["variables"]
-    assert not any(k.startswith(("AZURE", "GLACIER_AZURE")) for k in env), env
+def test_a_lambda_step_reads_azure_with_a_secret_whose_value_is_not_in_terraform(generated: tuple[Path, Any, list[str], Path]) -> None:
+    doc = _doc(generated[0])
+    secret = unquote(blocks(doc, "resource", "aws_secretsmanager_secret")["multi_archive_azure"])
+    assert secret["name"] == "glacier/multi-archive/azure-client-secret"
+    types = {t for entry in doc["resource"] for t in entry}
+    assert "aws_secretsmanager_secret_version" not in types and not any(t.startswith("azuread_application_password") for t in types)
+    env = unquote(blocks(doc, "resource", "aws_lambda_function")["multi_archive"])["environment"][0]["variables"]
+    assert env["GLACIER_AZURE_CLIENT_SECRET_ARN"] == "aws_secretsmanager_secret.multi_archive_azure.arn"
+    assert env["AZURE_CLIENT_ID"] == "local.glacier_multi_archive_on_azure.client_id"
+    clean = unquote(blocks(doc, "data", "aws_iam_policy_document")["multi_clean"])["statement"]
+    assert not any("secretsmanager:GetSecretValue" in st["actions"] for st in clean), "only the function that needs it reads a secret"

@@ -18,8 +18,13 @@ Each cloud generates its own side of a cross-cloud pair, coordinated through
   (account, role name and ARN) is published as ``local.<identity_local>``, and its
   environment gets what the other cloud published for it: for Google Cloud, a Workload
   Identity Federation credential configuration (``external_account`` JSON, no key: the
-  Lambda's own role credentials sign the token request). Azure offers no federation that
-  trusts AWS roles, and that pair is not generated (see ``docs/multicloud.md``).
+  Lambda's own role credentials sign the token request). Entra has no federation that
+  trusts AWS roles (it needs an OIDC issuer): for Azure the function gets the ARN of a
+  Secrets Manager secret (:func:`home_secrets`) that holds the client secret of the
+  Entra application Azure's side declares for it. The secret's *value* is never in
+  Terraform: no ``aws_secretsmanager_secret_version`` is generated, and the operator puts
+  the value in after ``terraform apply`` (``docs/multicloud.md`` says how). The role may
+  read that one secret (``secretsmanager:GetSecretValue``) and nothing else of the store.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ if TYPE_CHECKING:
 
     from glacier.infra.generate import FunctionSpec
 
-__all__ = ["GOOGLE_ISSUER", "ENTRA_AUDIENCE", "WEB_IDENTITY_AUDIENCE", "add_foreign_roles", "home_environment", "foreign_role_identifier", "ENVIRONMENT"]
+__all__ = ["SECRET_CLOUDS", "SECRET_ENV", "home_secrets", "secret_identifier", "GOOGLE_ISSUER", "ENTRA_AUDIENCE", "WEB_IDENTITY_AUDIENCE", "add_foreign_roles", "home_environment", "foreign_role_identifier", "ENVIRONMENT"]
 
 #: Google's issuer, a federated principal AWS knows without an OIDC provider resource.
 GOOGLE_ISSUER: Final = "accounts.google.com"
@@ -48,7 +53,25 @@ WEB_IDENTITY_AUDIENCE: Final = "sts.amazonaws.com"
 ENTRA_AUDIENCE: Final = "api://AzureADTokenExchange"
 #: The environment variable of a Lambda function, per foreign cloud, and the key of the
 #: owning cloud's local that fills it.
-ENVIRONMENT: Final = {"gcp": {"GLACIER_GCP_CREDENTIAL_CONFIG": "credential_config"}}
+ENVIRONMENT: Final = {
+    "gcp": {"GLACIER_GCP_CREDENTIAL_CONFIG": "credential_config"},
+    "azure": {"AZURE_CLIENT_ID": "client_id", "AZURE_TENANT_ID": "tenant_id"},
+}
+#: The clouds a Lambda function reaches with a secret from Secrets Manager (no federation exists).
+SECRET_CLOUDS: Final = frozenset({"azure"})
+#: The environment variable naming that secret's ARN.
+SECRET_ENV: Final = "GLACIER_AZURE_CLIENT_SECRET_ARN"
+_SECRET_SKIPS: Final = {
+    "CKV_AWS_149": (
+        "Secrets Manager encrypts the secret with its AWS-managed key aws/secretsmanager, which only"
+        " principals granted GetSecretValue on it (the function's role) can use through Secrets Manager;"
+        " Glacier creates no customer-managed KMS key"
+    ),
+    "CKV2_AWS_57": (
+        "the value is an Entra application's client secret created outside Terraform; rotate it in"
+        " Entra (az ad app credential reset) and put the new value here; no rotation Lambda is generated"
+    ),
+}
 
 
 def foreign_role_identifier(spec: FunctionSpec) -> str:
@@ -129,6 +152,41 @@ def add_foreign_roles(module: TerraformModule, pairs: list[ForeignAccess], bucke
         module.local(access_local(spec, "aws"), {"role_arn": str(role.arn), "audience": WEB_IDENTITY_AUDIENCE if pair.home == "gcp" else ENTRA_AUDIENCE})
 
 
+def secret_identifier(spec: FunctionSpec, cloud: str) -> str:
+    """The Terraform name of the Secrets Manager secret a Lambda function reads for ``cloud``."""
+    return terraform_identifier(f"{spec.name}_{cloud}".replace("-", "_"))
+
+
+def home_secrets(module: TerraformModule, spec: FunctionSpec, clouds: list[str]) -> list[Block]:
+    """Declare the secrets (no value) a Lambda function needs for ``clouds``; return the statement that reads them.
+
+    Returns
+    -------
+    list of Block
+        One ``secretsmanager:GetSecretValue`` statement on exactly these secrets, or none.
+    """
+    arns = []
+    for cloud in sorted(set(clouds) & SECRET_CLOUDS):
+        secret = module.resource(
+            "aws_secretsmanager_secret",
+            secret_identifier(spec, cloud),
+            {
+                "name": literal(f"glacier/{spec.name}/{cloud}-client-secret"),
+                "description": literal(
+                    f"The client secret of the Entra application Glacier task {spec.task.name} uses on {cloud};"
+                    " its value is put in outside Terraform"
+                ),
+                "recovery_window_in_days": 7,
+            },
+        )
+        for check_id, reason in sorted(_SECRET_SKIPS.items()):
+            module.skip_check(secret, check_id, reason)
+        arns.append(str(secret.arn))
+    if not arns:
+        return []
+    return [Block(sid="ReadOwnCrossCloudSecret", effect="Allow", actions=["secretsmanager:GetSecretValue"], resources=sorted(arns))]
+
+
 def home_environment(module: TerraformModule, spec: FunctionSpec, role: Ref, clouds: list[str]) -> dict[str, str]:
     """Publish a Lambda function's identity and return the environment it needs for ``clouds``.
 
@@ -165,4 +223,6 @@ def home_environment(module: TerraformModule, spec: FunctionSpec, role: Ref, clo
             continue
         for name, key in ENVIRONMENT[cloud].items():
             env[name] = f"${{local.{access_local(spec, cloud)}.{key}}}"
+        if cloud in SECRET_CLOUDS:  # the secret's ARN, never its value
+            env[SECRET_ENV] = f"${{aws_secretsmanager_secret.{secret_identifier(spec, cloud)}.arn}}"
     return env

@@ -34,7 +34,7 @@ from glacier.infra.terraform import Block, Ref, TerraformModule, terraform_ident
 from glacier.plugins.deployment import DeploymentEntry
 
 from glacier_aws.config import AwsConfig, LambdaConfig
-from glacier_aws.infra.federation import add_foreign_roles, home_environment
+from glacier_aws.infra.federation import add_foreign_roles, home_environment, home_secrets
 from glacier_aws.infra.iam import is_s3, literal, role_statements, split_uri
 
 if TYPE_CHECKING:
@@ -116,7 +116,8 @@ _FUNCTION_SKIPS: Final = {
     ),
     "CKV_AWS_173": (
         "the environment holds GLACIER_FUNCTION, GLACIER_TASK, LambdaConfig.environment and, for"
-        " another cloud's buckets, a keyless federation config (GLACIER_GCP_CREDENTIAL_CONFIG), no"
+        " another cloud's buckets, a keyless federation config (GLACIER_GCP_CREDENTIAL_CONFIG) or the"
+        " ARN of a Secrets Manager secret (GLACIER_AZURE_CLIENT_SECRET_ARN, not its value), no"
         " secrets (keep secrets out of LambdaConfig.environment); Lambda encrypts it"
         " at rest with its AWS-managed key"
     ),
@@ -478,7 +479,7 @@ def _function(
         },
     )
     access = module.data(
-        "aws_iam_policy_document", ident, {"statement": role_statements(spec, buckets.arn, f"{logs.arn}")}
+        "aws_iam_policy_document", ident, {"statement": role_statements(spec, buckets.arn, f"{logs.arn}") + home_secrets(module, spec, reaches)}
     )
     policy = module.resource(
         "aws_iam_role_policy",

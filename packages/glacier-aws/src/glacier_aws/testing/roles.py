@@ -46,7 +46,7 @@ def role_problems(generated_dir: str | Path, pipeline: Pipeline) -> list[str]:
     policies = blocks(doc, "data", "aws_iam_policy_document")
     from glacier.infra.access import access_local, foreign_access, identity_local
 
-    from glacier_aws.infra.federation import ENVIRONMENT, foreign_role_identifier
+    from glacier_aws.infra.federation import ENVIRONMENT, SECRET_CLOUDS, SECRET_ENV, foreign_role_identifier, secret_identifier
 
     problems = []
     dag = pipeline.build()
@@ -61,6 +61,12 @@ def role_problems(generated_dir: str | Path, pipeline: Pipeline) -> list[str]:
             for name, key in ENVIRONMENT.get(pair.cloud, {}).items():
                 if _bare(env.get(name)) != f"local.{access_local(pair.spec, pair.cloud)}.{key}":
                     problems.append(f"{pair.spec.name}: its {name} is {env.get(name)!r}, not what {pair.cloud} published for it")
+            if pair.cloud in SECRET_CLOUDS:  # the ARN of its own secret, readable by its role alone
+                secret = f"aws_secretsmanager_secret.{secret_identifier(pair.spec, pair.cloud)}.arn"
+                if _bare(env.get(SECRET_ENV)) != secret:
+                    problems.append(f"{pair.spec.name}: its {SECRET_ENV} is {env.get(SECRET_ENV)!r}, not {secret}")
+                if secret_identifier(pair.spec, pair.cloud) in blocks(doc, "resource", "aws_secretsmanager_secret_version"):
+                    problems.append(f"{pair.spec.name}: the value of its {pair.cloud} secret is in Terraform")
             continue
         if pair.cloud != "aws":
             continue
@@ -98,6 +104,12 @@ def role_problems(generated_dir: str | Path, pipeline: Pipeline) -> list[str]:
             problems.append(f"{spec.name}: s3:ListBucket is granted on {granted}, the steps list {listed}")
         home = ident == functions.get(spec.name)
         other = {a for s in statements for a in s["actions"] if a.startswith("s3:") or not home} - {*expected, "s3:ListBucket"}
+        # Secrets Manager: at home only, only the function's own cross-cloud secrets.
+        secrets = {r for s in statements if "secretsmanager:GetSecretValue" in s["actions"] for r in s["resources"]}
+        own = {f"aws_secretsmanager_secret.{secret_identifier(spec, p.cloud)}.arn" for p in pairs if home and p.spec.name == spec.name and p.cloud in SECRET_CLOUDS}
+        if secrets != own:
+            problems.append(f"{spec.name}: may read the secrets {sorted(secrets)}, not only its own {sorted(own)}")
+        other |= {a for s in statements for a in s["actions"] if a.startswith("secretsmanager:")} - {"secretsmanager:GetSecretValue"}
         problems += [f"{spec.name}: {a} is granted but no step uses it" for a in sorted(other)]
     return problems
 

@@ -11,8 +11,12 @@ Each cloud generates its own side of a cross-cloud pair, coordinated through
   assignments rendered from the access model by :func:`glacier_azure.infra.iam.data_grants`,
   as at home (only its sources and targets, each narrowed by an ABAC condition). The
   identity's client and tenant ids are published as ``local.<access_local>``.
-  Entra federated credentials need an OIDC issuer; AWS roles have none, so a Lambda
-  function cannot reach Azure this way, and that pair is not generated.
+  Entra federated credentials need an OIDC issuer; AWS roles have none, so for a Lambda
+  function Azure's side declares an Entra application and its service principal instead
+  (provider ``hashicorp/azuread``), granted the same way, and **no** client secret: the
+  operator creates one outside Terraform and puts it in the Secrets Manager secret that
+  AWS's side declares for the function (:func:`glacier_aws.infra.federation.home_secrets`),
+  so the value is never in the Terraform code or state.
 - **A function app that reaches another cloud** (:func:`home_environment`): its identity's
   object (principal) id, client id and tenant are published as ``local.<identity_local>``;
   its app settings get the role to assume on AWS (``AWS_ROLE_ARN``) or the Workload Identity
@@ -34,12 +38,17 @@ from glacier_azure.infra.iam import data_grants
 if TYPE_CHECKING:
     from glacier.infra.generate import FunctionSpec
 
-__all__ = ["GOOGLE_ISSUER", "FEDERATED_AUDIENCE", "ENVIRONMENT", "add_foreign_identities", "foreign_identity_identifier", "home_environment"]
+__all__ = ["AZUREAD_VERSION", "SECRET_HOMES", "GOOGLE_ISSUER", "FEDERATED_AUDIENCE", "ENVIRONMENT", "add_foreign_identities", "foreign_identity_identifier", "home_environment"]
 
 #: Google's issuer, as Entra federated credentials name it.
 GOOGLE_ISSUER: Final = "https://accounts.google.com"
 #: The audience Entra expects in a federated token (its default for federated credentials).
 FEDERATED_AUDIENCE: Final = "api://AzureADTokenExchange"
+#: The hashicorp/azuread provider versions the generated code is written for.
+AZUREAD_VERSION: Final = "~> 3.0"
+#: The home clouds whose functions reach Azure through an Entra application and a client
+#: secret kept in the home cloud's secret store (no federation trusts them).
+SECRET_HOMES: Final = frozenset({"aws"})
 #: A function app's settings, per foreign cloud: setting -> key of the owning cloud's local.
 ENVIRONMENT: Final = {
     "aws": {"AWS_ROLE_ARN": "role_arn", "GLACIER_AWS_WEB_IDENTITY_AUDIENCE": "audience"},
@@ -77,43 +86,71 @@ def add_foreign_identities(
     """
     for pair in pairs:
         spec = pair.spec
-        if pair.home != "gcp":
+        ident = foreign_identity_identifier(spec)
+        if pair.home in SECRET_HOMES:
+            principal = _application(module, spec, pair.home, ident)
+        elif pair.home == "gcp":
+            principal = _federated_identity(module, spec, pair.home, ident, group)
+        else:
             msg = (
                 f"function {spec.name!r} runs on {pair.home!r} and touches Azure containers; Entra federated credentials"
-                f" need an OIDC issuer, which {pair.home!r} roles do not have, and Glacier does not generate a"
-                " long-lived secret: nothing is granted there, and the step will be refused at run time.\n\nHint: run the step on Azure, on Cloud Functions or on this machine."
+                f" need an OIDC issuer, which {pair.home!r} roles do not have, and glacier-azure does not know {pair.home!r}'s"
+                " secret store: nothing is granted there, and the step will be refused at run time.\n\n"
+                "Hint: run the step on Azure, AWS, Cloud Functions or this machine."
             )
             warnings.warn(msg, UnfederatedAccessWarning, stacklevel=2)
             continue
-        identity = f"local.{identity_local(spec)}"
-        ident = foreign_identity_identifier(spec)
-        name = bounded_name(f"{spec.name}-{pair.home}-id", 128)
-        managed = module.resource("azurerm_user_assigned_identity", ident, {"name": name, "resource_group_name": group.name, "location": group.location})
-        module.resource(
-            "azurerm_federated_identity_credential",
-            ident,
-            {
-                "name": bounded_name(f"{spec.name}-{pair.home}", 120),
-                "resource_group_name": group.name,
-                "parent_id": managed.id,
-                "issuer": GOOGLE_ISSUER,
-                # The service account's numeric unique id: what Google puts in "sub".
-                "subject": f"${{{identity}.unique_id}}",
-                "audience": [FEDERATED_AUDIENCE],
-            },
-        )
         for i, grant in enumerate(data_grants(spec, account_of)):
             body = {
                 "scope": container(grant.scope[1], grant.scope[2]).resource_manager_id,
                 "role_definition_name": grant.role,
-                "principal_id": managed.principal_id,
+                "principal_id": principal["principal_id"],
                 "principal_type": "ServicePrincipal",
                 "description": f"Glacier task {spec.task.name} on {pair.home}: {grant.role} on container {grant.scope[2]}",
             }
             if grant.condition:
                 body |= {"condition": grant.condition, "condition_version": "2.0"}
             module.resource("azurerm_role_assignment", f"{ident}_{i:02d}", body)
-        module.local(access_local(spec, "azure"), {"client_id": str(managed.client_id), "tenant_id": str(managed.tenant_id), "audience": FEDERATED_AUDIENCE})
+        module.local(access_local(spec, "azure"), {key: value for key, value in principal.items() if key != "principal_id"})
+
+
+def _federated_identity(module: TerraformModule, spec: FunctionSpec, home: str, ident: str, group: Ref) -> dict[str, str]:
+    """A user-assigned identity trusting only the function's Google token; its ids."""
+    identity = f"local.{identity_local(spec)}"
+    name = bounded_name(f"{spec.name}-{home}-id", 128)
+    managed = module.resource("azurerm_user_assigned_identity", ident, {"name": name, "resource_group_name": group.name, "location": group.location})
+    module.resource(
+        "azurerm_federated_identity_credential",
+        ident,
+        {
+            "name": bounded_name(f"{spec.name}-{home}", 120),
+            "resource_group_name": group.name,
+            "parent_id": managed.id,
+            "issuer": GOOGLE_ISSUER,
+            # The service account's numeric unique id: what Google puts in "sub".
+            "subject": f"${{{identity}.unique_id}}",
+            "audience": [FEDERATED_AUDIENCE],
+        },
+    )
+    return {"principal_id": str(managed.principal_id), "client_id": str(managed.client_id), "tenant_id": str(managed.tenant_id), "audience": FEDERATED_AUDIENCE}
+
+
+def _application(module: TerraformModule, spec: FunctionSpec, home: str, ident: str) -> dict[str, str]:
+    """An Entra application and service principal with no credential in Terraform; its ids."""
+    module.required_provider("azuread", "hashicorp/azuread", AZUREAD_VERSION)
+    module.provider("azuread")
+    tenant = module.data("azuread_client_config", "current", {})
+    application = module.resource(
+        "azuread_application",
+        ident,
+        {
+            "display_name": bounded_name(f"glacier-{spec.name}-{home}", 120),
+            "description": f"Glacier task {spec.task.name} on {home}: its client secret is created outside Terraform and kept in {home}'s secret store",
+            "sign_in_audience": "AzureADMyOrg",
+        },
+    )
+    principal = module.resource("azuread_service_principal", ident, {"client_id": application.client_id})
+    return {"principal_id": str(principal.object_id), "client_id": str(application.client_id), "tenant_id": str(tenant.tenant_id)}
 
 
 def home_environment(module: TerraformModule, spec: FunctionSpec, identity: Ref, clouds: list[str]) -> dict[str, str]:

@@ -187,7 +187,7 @@ def _federation_problems(doc: Any, pipeline: Pipeline, apps: dict[str, Any], ass
     from glacier.infra.access import access_local, foreign_access, identity_local
     from glacier.testing.terraform import blocks, unquote
 
-    from glacier_azure.infra.federation import ENVIRONMENT, GOOGLE_ISSUER, foreign_identity_identifier
+    from glacier_azure.infra.federation import ENVIRONMENT, GOOGLE_ISSUER, SECRET_HOMES, foreign_identity_identifier
     from glacier_azure.infra.terraform import app_name
 
     problems: list[str] = []
@@ -205,17 +205,27 @@ def _federation_problems(doc: Any, pipeline: Pipeline, apps: dict[str, Any], ass
         if pair.cloud != "azure":
             continue
         ident = foreign_identity_identifier(spec)
-        if ident not in identities:
-            problems.append(f"{spec.name} on {pair.home}: no federated identity {ident}")
-            continue
-        identity = f"azurerm_user_assigned_identity.{ident}"
-        trusted = [(c["issuer"], c["subject"]) for c in credentials if c["parent_id"] == f"{identity}.id"]
-        want = [(GOOGLE_ISSUER, f"local.{identity_local(spec)}.unique_id")]
-        if [(i, s.removeprefix("${").removesuffix("}")) for i, s in trusted] != want:
-            problems.append(f"{spec.name} on {pair.home}: {identity} trusts {trusted}, not only {want}")
+        if pair.home in SECRET_HOMES:  # an Entra application whose secret is kept outside Terraform
+            if ident not in blocks(doc, "resource", "azuread_service_principal"):
+                problems.append(f"{spec.name} on {pair.home}: no service principal {ident}")
+                continue
+            principal = f"azuread_service_principal.{ident}.object_id"
+            passwords = {t for entry in doc.get("resource", []) for t in entry if t.startswith("azuread_") and "password" in t}
+            if passwords:
+                problems.append(f"{spec.name} on {pair.home}: the module declares {sorted(passwords)}, a secret in Terraform")
+        else:
+            if ident not in identities:
+                problems.append(f"{spec.name} on {pair.home}: no federated identity {ident}")
+                continue
+            identity = f"azurerm_user_assigned_identity.{ident}"
+            principal = f"{identity}.principal_id"
+            trusted = [(c["issuer"], c["subject"]) for c in credentials if c["parent_id"] == f"{identity}.id"]
+            want = [(GOOGLE_ISSUER, f"local.{identity_local(spec)}.unique_id")]
+            if [(i, s.removeprefix("${").removesuffix("}")) for i, s in trusted] != want:
+                problems.append(f"{spec.name} on {pair.home}: {identity} trusts {trusted}, not only {want}")
         by_container: dict[str, list[dict[str, Any]]] = {}
         for a in assignments:
-            if a["principal_id"] != f"{identity}.principal_id":
+            if a["principal_id"] != principal:
                 continue
             scope = a["scope"].removesuffix(".resource_manager_id")
             if scope not in containers:
