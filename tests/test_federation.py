@@ -271,3 +271,38 @@ def test_a_lambda_step_reads_azure_with_a_secret_whose_value_is_not_in_terraform
     assert env["AZURE_CLIENT_ID"] == "local.glacier_multi_archive_on_azure.client_id"
     clean = unquote(blocks(doc, "data", "aws_iam_policy_document")["multi_clean"])["statement"]
     assert not any("secretsmanager:GetSecretValue" in st["actions"] for st in clean), "only the function that needs it reads a secret"
+
+
+def test_a_cloud_nobody_federates_with_gets_nothing_and_a_warning(tmp_path: Path) -> None:
+    """A third-party cloud's function on S3: AWS's side warns and declares no role for it."""
+    import fake_cloud
+    from glacier.infra.access import UnfederatedAccessWarning
+    from glacier.infra.generate import GenerationPlan
+    from glacier.infra.terraform import TerraformModule
+    from glacier_aws.infra.terraform import add_resources
+
+    file = tmp_path / "third_party.py"
+    file.write_text(textwrap.dedent('''
+        from glacier import Pipeline, Provider
+        from glacier.config import AwsConfig
+        import fake_cloud
+
+        aws = Provider(config=AwsConfig(region="us-east-1"))
+        other = Provider(config=fake_cloud.FakeCloudConfig(project="p1"))
+
+        @other.serverless().task
+        def enrich(df):
+            return df
+
+        pipeline = Pipeline("tp").source(aws.bucket(bucket="tp-lake", path="a.parquet")).transform(enrich).to(other.bucket(bucket="stage", path="b.parquet"))
+    '''))
+    with fake_cloud.registered():
+        pipeline = load_pipeline(f"{file}:pipeline")
+        dag = pipeline.build()
+        module = TerraformModule(required_version=">= 1.5")
+        buckets = [b for step in dag.topological_sort() for b in (*step.sources.values(), step.target) if b.cloud == "aws"]
+        plan = GenerationPlan(pipeline=pipeline, dag=dag, provider="aws", module=module, out=tmp_path, buckets=buckets, functions=[], manifest={})
+        with pytest.warns(UnfederatedAccessWarning, match=r"'tp-enrich' on 'fakecloud' reads or writes S3.*refused at run time"):
+            add_resources(plan, {})
+    resources = module.to_dict()["resource"]
+    assert set(resources) == {t for t in resources if t.startswith("aws_s3_bucket")}, "buckets only: no role for the foreign function"
