@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The template (docs/plugins.md, "The provider package template"): what every provider holds.
 EVERY_PROVIDER = ("__init__.py", "py.typed", "plugin.py", "config.py", "backend.py", "executor.py")
 #: What a cloud provider adds: its storage, the function's handler, what it generates, its local harness.
-CLOUD_PROVIDER = (*EVERY_PROVIDER, "storage.py", "handler.py", "infra/terraform.py", "infra/iam.py", "infra/artifact.py", "testing/__init__.py")
+CLOUD_PROVIDER = (*EVERY_PROVIDER, "storage.py", "handler.py", "infra/terraform.py", "infra/iam.py", "infra/artifact.py", "infra/federation.py", "testing/__init__.py")
 #: Every provider's tests: the fixtures class and the contract suites.
 TESTS = ("fixtures.py", "test_contracts.py")
 

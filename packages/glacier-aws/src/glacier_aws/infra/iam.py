@@ -40,7 +40,7 @@ S3_SCHEMES = ("s3", "s3a")
 _GLOB_CHARS = "*?["
 
 
-def role_statements(spec: FunctionSpec, bucket_arn: Callable[[str], str], log_group_arn: str) -> list[Block]:
+def role_statements(spec: FunctionSpec, bucket_arn: Callable[[str], str], log_group_arn: str | None) -> list[Block]:
     """The least-privilege statements of one function's role, rendered from the access model.
 
     What the function touches on S3 is :func:`glacier.infra.access.function_access`;
@@ -55,7 +55,9 @@ def role_statements(spec: FunctionSpec, bucket_arn: Callable[[str], str], log_gr
     bucket_arn
         The ARN (a Terraform template) of an S3 bucket by name.
     log_group_arn
-        The ARN of the function's own log group.
+        The ARN of the function's own log group; ``None`` for the role a function on
+        another cloud assumes (:mod:`glacier_aws.infra.federation`), which writes no
+        CloudWatch logs or X-Ray traces.
     """
     access = function_access(spec).only(S3_SCHEMES)
     read = {_object_arn(bucket_arn, *_split(uri)) for uri in access.reads}
@@ -104,6 +106,8 @@ def role_statements(spec: FunctionSpec, bucket_arn: Callable[[str], str], log_gr
                 comments=list_notes.get(name, ()),
             )
         )
+    if log_group_arn is None:
+        return statements
     statements.append(
         _allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"])
     )

@@ -27,12 +27,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from glacier.infra.access import foreign_access
 from glacier.run.protocol import TASK_ENV
 from glacier.infra.naming import bounded_name
 from glacier.infra.terraform import Block, Ref, TerraformModule, terraform_identifier
 from glacier.plugins.deployment import DeploymentEntry
 
 from glacier_aws.config import AwsConfig, LambdaConfig
+from glacier_aws.infra.federation import add_foreign_roles, home_environment, home_secrets
 from glacier_aws.infra.iam import is_s3, literal, role_statements, split_uri
 
 if TYPE_CHECKING:
@@ -113,7 +115,9 @@ _FUNCTION_SKIPS: Final = {
         " aws_lambda_code_signing_config"
     ),
     "CKV_AWS_173": (
-        "the environment holds GLACIER_FUNCTION, GLACIER_TASK and LambdaConfig.environment, no"
+        "the environment holds GLACIER_FUNCTION, GLACIER_TASK, LambdaConfig.environment and, for"
+        " another cloud's buckets, a keyless federation config (GLACIER_GCP_CREDENTIAL_CONFIG) or the"
+        " ARN of a Secrets Manager secret (GLACIER_AZURE_CLIENT_SECRET_ARN, not its value), no"
         " secrets (keep secrets out of LambdaConfig.environment); Lambda encrypts it"
         " at rest with its AWS-managed key"
     ),
@@ -189,6 +193,9 @@ def add_resources(plan: GenerationPlan, artifacts: Mapping[tuple[str, str], Arti
     buckets = _Buckets(module)
     for name in sorted({split_uri(b)[0] for b in plan.buckets if is_s3(b)}):
         buckets.add(name, skips=_DATA_BUCKET_SKIPS)
+    pairs = foreign_access(plan.pipeline, plan.dag)
+    # Functions of other clouds that touch S3: a federated role each (glacier_aws.infra.federation).
+    add_foreign_roles(module, [p for p in pairs if p.cloud == "aws"], buckets.arn)
     specs = sorted(plan.functions, key=lambda spec: spec.name)
     if not specs:
         return
@@ -203,7 +210,8 @@ def add_resources(plan: GenerationPlan, artifacts: Mapping[tuple[str, str], Arti
                 f" for {sorted(objects) or 'nothing'}"
             )
             raise KeyError(msg)
-        _function(module, spec, config, buckets, objects[key])
+        reaches = [p.cloud for p in pairs if p.home == "aws" and p.spec.name == spec.name]
+        _function(module, spec, config, buckets, objects[key], reaches)
 
 
 # -- provider -----------------------------------------------------------------------
@@ -421,8 +429,9 @@ def _function(
     config: LambdaConfig,
     buckets: _Buckets,
     artifact: tuple[Ref, str],
+    reaches: list[str],
 ) -> None:
-    """Log group, role, policy and function of one serverless task."""
+    """Log group, role, policy and function of one serverless task (``reaches``: the other clouds it touches)."""
     ident = terraform_identifier(spec.name.replace("-", "_"))
     if config.log_retention_days not in LOG_RETENTION_DAYS:
         allowed = ", ".join(str(d) for d in sorted(LOG_RETENTION_DAYS))
@@ -470,7 +479,7 @@ def _function(
         },
     )
     access = module.data(
-        "aws_iam_policy_document", ident, {"statement": role_statements(spec, buckets.arn, f"{logs.arn}")}
+        "aws_iam_policy_document", ident, {"statement": role_statements(spec, buckets.arn, f"{logs.arn}") + home_secrets(module, spec, reaches)}
     )
     policy = module.resource(
         "aws_iam_role_policy",
@@ -502,6 +511,8 @@ def _function(
                 # any payload that names another (glacier.run.protocol.handle_deployed).
                 for k, v in sorted({**config.environment, "GLACIER_FUNCTION": spec.name, TASK_ENV: f"{spec.module}:{spec.qualname}"}.items())
             }
+            # How it obtains credentials on the other clouds it touches: references, no secret.
+            | home_environment(module, spec, role, reaches)
         ),
         "tracing_config": Block(mode="Active"),
         # The log group is Terraform's (with its retention), not Lambda's own, and

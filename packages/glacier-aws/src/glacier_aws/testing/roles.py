@@ -28,7 +28,10 @@ _SCHEMES = ("s3", "s3a")
 def role_problems(generated_dir: str | Path, pipeline: Pipeline) -> list[str]:
     """Every difference between the generated roles and the access model, as sentences.
 
-    Globs are compared as written: Glacier's ``*`` and ``?`` are IAM's too.
+    Globs are compared as written: Glacier's ``*`` and ``?`` are IAM's too. The roles that
+    functions of other clouds assume (:mod:`glacier_aws.infra.federation`) are held against
+    their :class:`~glacier.infra.access.ForeignAccess` the same way, and their trust policy
+    must admit only that function's identity, by web identity, with no other action.
     """
     import hcl2
 
@@ -41,9 +44,46 @@ def role_problems(generated_dir: str | Path, pipeline: Pipeline) -> list[str]:
         doc = hcl2.load(f)
     functions = {unquote(body["function_name"]): ident for ident, body in blocks(doc, "resource", "aws_lambda_function").items()}
     policies = blocks(doc, "data", "aws_iam_policy_document")
+    from glacier.infra.access import access_local, foreign_access, identity_local
+
+    from glacier_aws.infra.federation import ENVIRONMENT, SECRET_CLOUDS, SECRET_ENV, foreign_role_identifier, secret_identifier
+
     problems = []
-    for spec in function_specs(pipeline, pipeline.build()).get("aws", {}).values():
-        ident = functions.get(spec.name)
+    dag = pipeline.build()
+    pairs = foreign_access(pipeline, dag)
+    lambdas = {unquote(body["function_name"]): unquote(body) for body in blocks(doc, "resource", "aws_lambda_function").values()}
+    roles: list[tuple[Any, str | None]] = [(spec, functions.get(spec.name)) for spec in function_specs(pipeline, dag).get("aws", {}).values()]
+    roles += [(pair.spec, foreign_role_identifier(pair.spec)) for pair in pairs if pair.cloud == "aws"]
+    declared_roles = blocks(doc, "resource", "aws_iam_role")
+    for pair in pairs:
+        if pair.home == "aws":  # its environment names what the other cloud published for it
+            env = lambdas.get(pair.spec.name, {}).get("environment", [{}])[0].get("variables", {})
+            for name, key in ENVIRONMENT.get(pair.cloud, {}).items():
+                if _bare(env.get(name)) != f"local.{access_local(pair.spec, pair.cloud)}.{key}":
+                    problems.append(f"{pair.spec.name}: its {name} is {env.get(name)!r}, not what {pair.cloud} published for it")
+            if pair.cloud in SECRET_CLOUDS:  # the ARN of its own secret, readable by its role alone
+                secret = f"aws_secretsmanager_secret.{secret_identifier(pair.spec, pair.cloud)}.arn"
+                if _bare(env.get(SECRET_ENV)) != secret:
+                    problems.append(f"{pair.spec.name}: its {SECRET_ENV} is {env.get(SECRET_ENV)!r}, not {secret}")
+                if secret_identifier(pair.spec, pair.cloud) in blocks(doc, "resource", "aws_secretsmanager_secret_version"):
+                    problems.append(f"{pair.spec.name}: the value of its {pair.cloud} secret is in Terraform")
+            continue
+        if pair.cloud != "aws":
+            continue
+        federated = foreign_role_identifier(pair.spec)
+        if federated not in declared_roles:
+            problems.append(f"{pair.spec.name} on {pair.home}: no federated role {federated}")
+            continue
+        trust = [unquote(st) for st in policies.get(f"{federated}_assume_role", {}).get("statement", [])]
+        identity = f"local.{identity_local(pair.spec)}"
+        subject = f"{identity}.unique_id" if pair.home == "gcp" else f"{identity}.principal_id"
+        if len(trust) != 1 or trust[0]["actions"] != ["sts:AssumeRoleWithWebIdentity"]:
+            problems.append(f"{pair.spec.name} on {pair.home}: its role's trust is {trust}, not one web identity statement")
+            continue
+        subs = [c for c in trust[0].get("condition", []) if c["variable"].endswith(":sub")]
+        if [(c["test"], c["values"]) for c in subs] != [("StringEquals", [subject])]:
+            problems.append(f"{pair.spec.name} on {pair.home}: its role trusts the subjects {subs}, not only {subject}")
+    for spec, ident in roles:
         if ident is None:
             problems.append(f"function {spec.name!r} is not in the generated module")
             continue
@@ -62,9 +102,22 @@ def role_problems(generated_dir: str | Path, pipeline: Pipeline) -> list[str]:
         granted = {s["resources"][0]: set(s["condition"][0]["values"]) for s in statements if s["actions"] == ["s3:ListBucket"]}
         if granted != listed:
             problems.append(f"{spec.name}: s3:ListBucket is granted on {granted}, the steps list {listed}")
-        other = {a for s in statements for a in s["actions"] if a.startswith("s3:")} - {*expected, "s3:ListBucket"}
+        home = ident == functions.get(spec.name)
+        other = {a for s in statements for a in s["actions"] if a.startswith("s3:") or not home} - {*expected, "s3:ListBucket"}
+        # Secrets Manager: at home only, only the function's own cross-cloud secrets.
+        secrets = {r for s in statements if "secretsmanager:GetSecretValue" in s["actions"] for r in s["resources"]}
+        own = {f"aws_secretsmanager_secret.{secret_identifier(spec, p.cloud)}.arn" for p in pairs if home and p.spec.name == spec.name and p.cloud in SECRET_CLOUDS}
+        if secrets != own:
+            problems.append(f"{spec.name}: may read the secrets {sorted(secrets)}, not only its own {sorted(own)}")
+        other |= {a for s in statements for a in s["actions"] if a.startswith("secretsmanager:")} - {"secretsmanager:GetSecretValue"}
         problems += [f"{spec.name}: {a} is granted but no step uses it" for a in sorted(other)]
     return problems
+
+
+def _bare(value: Any) -> Any:
+    """A single interpolation ``"${x}"`` as the bare reference ``x`` python-hcl2 reads."""
+    text = str(value)
+    return text[2:-1] if text.startswith("${") and text.endswith("}") and text.count("${") == 1 else value
 
 
 def _ident(bucket: str) -> str:

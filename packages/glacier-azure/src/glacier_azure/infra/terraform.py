@@ -29,12 +29,14 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from glacier.infra.access import foreign_access
 from glacier.infra.naming import bounded_name
 from glacier.infra.terraform import Block, Ref, TerraformModule, terraform_identifier
 from glacier.plugins.deployment import DeploymentEntry
 from glacier.run.protocol import TASK_ENV
 
 from glacier_azure.config import AzureConfig, AzureFunctionConfig
+from glacier_azure.infra.federation import add_foreign_identities, home_environment
 from glacier_azure.infra.iam import Grant, data_grants, is_azure, split_uri
 
 if TYPE_CHECKING:
@@ -188,6 +190,9 @@ def add_resources(plan: GenerationPlan, artifacts: Mapping[str, Artifact]) -> No
         account_of.setdefault(container, account)
         ref = accounts.get(account) or _account(module, accounts, account, group, data=True)
         containers.setdefault((account, container), _container(module, ref, account, container, _CONTAINER_SKIPS))
+    pairs = foreign_access(plan.pipeline, plan.dag)
+    # Functions of other clouds that touch Blob Storage: a federated identity each (glacier_azure.infra.federation).
+    add_foreign_identities(module, [p for p in pairs if p.cloud == "azure"], group=group, account_of=account_of, container=lambda a, c: containers[a, c])
     specs = sorted(plan.functions, key=app_name)
     if not specs:
         return
@@ -216,7 +221,8 @@ def add_resources(plan: GenerationPlan, artifacts: Mapping[str, Artifact]) -> No
     for check_id, reason in sorted(_PLAN_SKIPS.items()):
         module.skip_check(plan_ref, check_id, reason)
     for spec in specs:
-        _function(module, plan, spec, group, host, host_ref, containers, account_of, accounts, artifacts, plan_ref, insights)
+        reaches = [p.cloud for p in pairs if p.home == "azure" and p.spec.name == spec.name]
+        _function(module, plan, spec, group, host, host_ref, containers, account_of, accounts, artifacts, plan_ref, insights, reaches)
     module.output("azure_resource_group", group.name, description="The resource group of the pipeline's resources.")
     module.output("azure_host_storage_account", host_ref.name, description="The storage account of the function apps' queues, results and packages.")
 
@@ -285,7 +291,7 @@ def _container(module: TerraformModule, account: Ref, account_name: str, name: s
 def _function(
     module: TerraformModule, plan: GenerationPlan, spec: FunctionSpec, group: Ref, host: str, host_ref: Ref,
     containers: dict[tuple[str, str], Ref], account_of: dict[str, str], accounts: dict[str, Ref],
-    artifacts: Mapping[str, Artifact], plan_ref: Ref, insights: Ref,
+    artifacts: Mapping[str, Artifact], plan_ref: Ref, insights: Ref, reaches: list[str],
 ) -> None:  # fmt: skip
     config = _function_config(spec)
     app = app_name(spec)
@@ -336,7 +342,8 @@ def _function(
         "client_certificate_mode": "Required",
         "identity": Block(type="UserAssigned", identity_ids=[identity.id]),
         "site_config": Block(application_insights_connection_string=insights.connection_string, http2_enabled=True, minimum_tls_version="1.2"),
-        "app_settings": app_settings(spec, host_account=host, identity_client_id=str(identity.client_id)),
+        # With how it obtains credentials on the other clouds it touches: references, no secret.
+        "app_settings": app_settings(spec, host_account=host, identity_client_id=str(identity.client_id)) | home_environment(module, spec, identity, reaches),
         "tags": {"glacier-task": spec.task.name, "glacier-artifact-sha256": artifact.sha256_base64},
     })  # fmt: skip
     for check_id, reason in sorted(_APP_SKIPS.items()):

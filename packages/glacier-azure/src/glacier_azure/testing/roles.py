@@ -165,29 +165,8 @@ def role_problems(generated_dir: str | Path, pipeline: Pipeline) -> list[str]:
             elif not a["scope"].startswith("azurerm_application_insights."):
                 problems.append(f"{app}: {a['role_definition_name']} is scoped to {a['scope']}, wider than a container or a queue")
         access = function_access(spec).only(SCHEMES)
-        touched = {split_uri(u)[0] for u in access.reads | access.writes} | {split_uri(entry.prefix)[0] for entry in access.lists}
-        needs = [("read", u, Request(f"{_BLOB}/read", split_uri(u)[1])) for u in access.reads]
-        needs += [("list", e.prefix, Request(f"{_BLOB}/read", split_uri(e.prefix)[1], listing=True)) for e in access.lists]
-        needs += [("write", u, Request(f"{_BLOB}/write", split_uri(u)[1])) for u in access.writes]
-        for what, uri, request in needs:
-            if "*" in request.path or "?" in request.path:
-                request = Request(request.action, request.path.replace("*", "x").replace("?", "x"), request.listing)  # a match of the glob
-            if not allowed(by_container.get(split_uri(uri)[0], []), request):
-                problems.append(f"{app}: {what} of {uri} is needed but not allowed")
-        writes = {split_uri(u)[1] for u in access.writes}
-        for container in sorted(touched):
-            grants = by_container.get(container, [])
-            refused = [("read", Request(f"{_BLOB}/read", "glacier-probe/other.parquet")),
-                       ("list", Request(f"{_BLOB}/read", "glacier-probe/", listing=True)),
-                       ("write", Request(f"{_BLOB}/write", "glacier-probe/other.parquet")),
-                       *(("delete", Request(f"{_BLOB}/delete", path)) for path in sorted(writes) or ["glacier-probe/x"])]  # fmt: skip
-            for u in access.reads:
-                container_of, path = split_uri(u)
-                if container_of == container and path not in writes:
-                    refused.append(("write", Request(f"{_BLOB}/write", path.replace("*", "x"))))
-            for what, request in refused:
-                if allowed(grants, request):
-                    problems.append(f"{app}: {what} of az://{container}/{request.path} is allowed but no step needs it")
+        touched = _touched(access)
+        problems += _data_problems(app, by_container, access)
         from glacier_azure.infra.terraform import HOST_CONTAINERS, RESULTS_CONTAINER
 
         expected = touched | {RESULTS_CONTAINER, *HOST_CONTAINERS, f"pkg-{app}"}
@@ -199,4 +178,98 @@ def role_problems(generated_dir: str | Path, pipeline: Pipeline) -> list[str]:
                 problems.append(f"{app}: cannot write the result of its step {step.name!r}")
         if allowed(results, Request(f"{_BLOB}/write", "run/another-step/1-x.json")) or allowed(results, Request(f"{_BLOB}/read", f"run/{spec.steps[0].name}/1-x.json")):
             problems.append(f"{app}: may write another step's results, or read results")
+    problems += _federation_problems(doc, pipeline, apps, assignments, containers)
+    return problems
+
+
+def _federation_problems(doc: Any, pipeline: Pipeline, apps: dict[str, Any], assignments: list[dict[str, Any]], containers: dict[str, Any]) -> list[str]:
+    """Each other cloud's function on Azure: only its own token is trusted, and its grants are the access model's."""
+    from glacier.infra.access import access_local, foreign_access, identity_local
+    from glacier.testing.terraform import blocks, unquote
+
+    from glacier_azure.infra.federation import ENVIRONMENT, GOOGLE_ISSUER, SECRET_HOMES, foreign_identity_identifier
+    from glacier_azure.infra.terraform import app_name
+
+    problems: list[str] = []
+    credentials = [unquote(v) for v in blocks(doc, "resource", "azurerm_federated_identity_credential").values()]
+    identities = blocks(doc, "resource", "azurerm_user_assigned_identity")
+    for pair in foreign_access(pipeline, pipeline.build()):
+        spec = pair.spec
+        if pair.home == "azure":  # its app settings name what the other cloud published for it
+            settings = apps.get(app_name(spec), {}).get("app_settings", {})
+            for name, key in ENVIRONMENT.get(pair.cloud, {}).items():
+                value = str(settings.get(name))
+                if value.removeprefix("${").removesuffix("}") != f"local.{access_local(spec, pair.cloud)}.{key}":
+                    problems.append(f"{spec.name}: its {name} is {value!r}, not what {pair.cloud} published for it")
+            continue
+        if pair.cloud != "azure":
+            continue
+        ident = foreign_identity_identifier(spec)
+        if pair.home in SECRET_HOMES:  # an Entra application whose secret is kept outside Terraform
+            if ident not in blocks(doc, "resource", "azuread_service_principal"):
+                problems.append(f"{spec.name} on {pair.home}: no service principal {ident}")
+                continue
+            principal = f"azuread_service_principal.{ident}.object_id"
+            passwords = {t for entry in doc.get("resource", []) for t in entry if t.startswith("azuread_") and "password" in t}
+            if passwords:
+                problems.append(f"{spec.name} on {pair.home}: the module declares {sorted(passwords)}, a secret in Terraform")
+        else:
+            if ident not in identities:
+                problems.append(f"{spec.name} on {pair.home}: no federated identity {ident}")
+                continue
+            identity = f"azurerm_user_assigned_identity.{ident}"
+            principal = f"{identity}.principal_id"
+            trusted = [(c["issuer"], c["subject"]) for c in credentials if c["parent_id"] == f"{identity}.id"]
+            want = [(GOOGLE_ISSUER, f"local.{identity_local(spec)}.unique_id")]
+            if [(i, s.removeprefix("${").removesuffix("}")) for i, s in trusted] != want:
+                problems.append(f"{spec.name} on {pair.home}: {identity} trusts {trusted}, not only {want}")
+        by_container: dict[str, list[dict[str, Any]]] = {}
+        for a in assignments:
+            if a["principal_id"] != principal:
+                continue
+            scope = a["scope"].removesuffix(".resource_manager_id")
+            if scope not in containers:
+                problems.append(f"{spec.name} on {pair.home}: {a['role_definition_name']} is scoped to {a['scope']}, not a container")
+                continue
+            by_container.setdefault(containers[scope]["name"], []).append({"role": a["role_definition_name"], "condition": a.get("condition")})
+        access = pair.access
+        problems += _data_problems(f"{spec.name} on {pair.home}", by_container, access)
+        problems += [f"{spec.name} on {pair.home}: has a role on container {c!r}, which none of its steps touches" for c in sorted(set(by_container) - _touched(access))]
+    return problems
+
+
+def _touched(access: Any) -> set[str]:
+    from glacier_azure.infra.iam import split_uri
+
+    return {split_uri(u)[0] for u in access.reads | access.writes} | {split_uri(entry.prefix)[0] for entry in access.lists}
+
+
+def _data_problems(app: str, by_container: dict[str, list[dict[str, Any]]], access: Any) -> list[str]:
+    """What the grants on the containers allow beyond, or short of, ``access``."""
+    from glacier_azure.infra.iam import split_uri
+
+    problems: list[str] = []
+    touched = _touched(access)
+    needs = [("read", u, Request(f"{_BLOB}/read", split_uri(u)[1])) for u in access.reads]
+    needs += [("list", e.prefix, Request(f"{_BLOB}/read", split_uri(e.prefix)[1], listing=True)) for e in access.lists]
+    needs += [("write", u, Request(f"{_BLOB}/write", split_uri(u)[1])) for u in access.writes]
+    for what, uri, request in needs:
+        if "*" in request.path or "?" in request.path:
+            request = Request(request.action, request.path.replace("*", "x").replace("?", "x"), request.listing)  # a match of the glob
+        if not allowed(by_container.get(split_uri(uri)[0], []), request):
+            problems.append(f"{app}: {what} of {uri} is needed but not allowed")
+    writes = {split_uri(u)[1] for u in access.writes}
+    for container in sorted(touched):
+        grants = by_container.get(container, [])
+        refused = [("read", Request(f"{_BLOB}/read", "glacier-probe/other.parquet")),
+                   ("list", Request(f"{_BLOB}/read", "glacier-probe/", listing=True)),
+                   ("write", Request(f"{_BLOB}/write", "glacier-probe/other.parquet")),
+                   *(("delete", Request(f"{_BLOB}/delete", path)) for path in sorted(writes) or ["glacier-probe/x"])]  # fmt: skip
+        for u in access.reads:
+            container_of, path = split_uri(u)
+            if container_of == container and path not in writes:
+                refused.append(("write", Request(f"{_BLOB}/write", path.replace("*", "x"))))
+        for what, request in refused:
+            if allowed(grants, request):
+                problems.append(f"{app}: {what} of az://{container}/{request.path} is allowed but no step needs it")
     return problems

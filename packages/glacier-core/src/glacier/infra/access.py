@@ -33,9 +33,22 @@ from glacier.plugins.storage import is_glob, record_uri, temp_pattern
 
 if TYPE_CHECKING:
     from glacier.dag import TaskInstance
+    from glacier.dag import DAG
     from glacier.infra.generate import FunctionSpec
+    from glacier.pipeline import Pipeline
 
-__all__ = ["Listing", "StepAccess", "step_access", "function_access", "listing_for_read"]
+__all__ = [
+    "Listing",
+    "StepAccess",
+    "step_access",
+    "function_access",
+    "listing_for_read",
+    "ForeignAccess",
+    "UnfederatedAccessWarning",
+    "foreign_access",
+    "identity_local",
+    "access_local",
+]
 
 _GLOB_CHARS = "*?["
 
@@ -159,3 +172,112 @@ def function_access(spec: FunctionSpec) -> StepAccess:
         access |= step_access(step)
     return access
 
+
+
+# -- across clouds --------------------------------------------------------------------
+
+
+class UnfederatedAccessWarning(UserWarning):
+    """A function touches a cloud its own cannot federate with, so nothing is granted there.
+
+    Generation goes on: the function's identity gets no access to that cloud's buckets
+    (no wider grant, and no long-lived secret), and the step is refused there at run time.
+    The message names the function, both clouds and what to change.
+    """
+
+
+@dataclass(frozen=True)
+class ForeignAccess:
+    """What one function touches in the buckets of a cloud other than the one it runs on.
+
+    The cloud that owns the buckets (:attr:`cloud`) grants it, to an identity it
+    federates with the function's own (see ``docs/multicloud.md``, "Identities and
+    federation"); the cloud that runs the function (:attr:`home`) tells the function
+    how to obtain that identity's credentials at run time.
+
+    Attributes
+    ----------
+    spec
+        The function.
+    home
+        The provider that runs it (``"aws"``).
+    cloud
+        The provider whose buckets it touches (``"gcp"``).
+    access
+        Its :func:`function_access` restricted to :attr:`cloud`'s buckets.
+    """
+
+    spec: FunctionSpec
+    home: str
+    cloud: str
+    access: StepAccess
+
+
+def foreign_access(pipeline: Pipeline, dag: DAG) -> list[ForeignAccess]:
+    """Every (function, foreign cloud) pair of the pipeline, sorted by function name and cloud.
+
+    A bucket's cloud is :attr:`Bucket.cloud <glacier.bucket.Bucket.cloud>`; buckets on
+    this machine (``"local"``) are not a cloud a function reaches, and are left out.
+
+    Examples
+    --------
+    A pipeline on one cloud has none:
+
+    >>> from glacier import Bucket, Pipeline, Provider
+    >>> from glacier.config import LocalConfig
+    >>> @Provider(config=LocalConfig(root="/")).local().task
+    ... def clean(df):
+    ...     return df
+    >>> pipeline = Pipeline(name="etl").source(Bucket.from_uri("file:///lake/raw.parquet")).transform(clean)
+    >>> pipeline = pipeline.to(Bucket.from_uri("file:///lake/out.parquet"))
+    >>> foreign_access(pipeline, pipeline.build())
+    []
+    """
+    from glacier.infra.generate import function_specs
+
+    found = []
+    for home, specs in sorted(function_specs(pipeline, dag).items()):
+        for spec in sorted(specs.values(), key=lambda s: s.name):
+            schemes: dict[str, set[str]] = {}
+            for bucket in (*spec.sources, *spec.targets):
+                if bucket.cloud not in (home, "local"):
+                    schemes.setdefault(bucket.cloud, set()).add(bucket.scheme)
+            for cloud, names in sorted(schemes.items()):
+                found.append(ForeignAccess(spec, home, cloud, function_access(spec).only(names)))
+    return found
+
+
+def identity_local(spec: FunctionSpec) -> str:
+    """The Terraform local by which the cloud running ``spec`` publishes its identity.
+
+    Declared by the function's own provider when the function reaches another cloud;
+    read by that cloud's generator to trust exactly this identity. Its value is an object
+    whose keys depend on the home cloud (``docs/multicloud.md`` lists them).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> identity_local(SimpleNamespace(name="etl-clean"))
+    'glacier_etl_clean_identity'
+    """
+    from glacier.infra.terraform import terraform_identifier
+
+    return terraform_identifier(f"glacier_{spec.name}_identity".replace("-", "_"))
+
+
+def access_local(spec: FunctionSpec, cloud: str) -> str:
+    """The Terraform local by which ``cloud`` publishes how ``spec`` obtains its credentials there.
+
+    Declared by the generator of the cloud that owns the buckets; read by the function's
+    own provider to configure the function (never a secret: an audience, a role ARN,
+    a credential configuration, or the name of a secret in the home cloud's store).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> access_local(SimpleNamespace(name="etl-clean"), "gcp")
+    'glacier_etl_clean_on_gcp'
+    """
+    from glacier.infra.terraform import terraform_identifier
+
+    return terraform_identifier(f"glacier_{spec.name}_on_{cloud}".replace("-", "_"))

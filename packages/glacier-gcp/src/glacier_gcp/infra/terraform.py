@@ -26,12 +26,14 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from glacier.infra.access import foreign_access
 from glacier.infra.naming import bounded_name
 from glacier.infra.terraform import Block, Ref, TerraformModule, terraform_identifier
 from glacier.plugins.deployment import DeploymentEntry
 from glacier.run.protocol import TASK_ENV
 
 from glacier_gcp.config import CloudFunctionConfig, GcpConfig
+from glacier_gcp.infra.federation import add_foreign_accounts, home_environment
 from glacier_gcp.infra.iam import CUSTOM_ROLES, GCS_SCHEMES, bucket_bindings, literal, split_uri
 
 if TYPE_CHECKING:
@@ -146,7 +148,9 @@ def add_resources(plan: GenerationPlan, artifacts: Mapping[str, Artifact]) -> No
     for name in sorted({split_uri(b.uri)[0] for b in plan.buckets if b.uri.startswith(tuple(f"{s}://" for s in GCS_SCHEMES))}):
         declared[name] = _bucket(module, _bucket_identifier(name), literal(name), region, project, _BUCKET_SKIPS)
     specs = sorted(plan.functions, key=lambda spec: spec.name)
-    if not specs:
+    pairs = foreign_access(plan.pipeline, plan.dag)
+    foreign = [p for p in pairs if p.cloud == "gcp"]
+    if not specs and not foreign:
         return
     roles = {
         role: module.resource(
@@ -162,6 +166,13 @@ def add_resources(plan: GenerationPlan, artifacts: Mapping[str, Artifact]) -> No
         )
         for role, (permissions, description) in CUSTOM_ROLES.items()
     }
+    # Functions of other clouds that touch GCS: a federated service account each (glacier_gcp.infra.federation).
+    add_foreign_accounts(
+        module, foreign, pipeline=plan.pipeline.name, project=project, account_id=_account_id,
+        bucket=lambda name: str(declared[name].name) if name in declared else literal(name), roles=roles,
+    )  # fmt: skip
+    if not specs:
+        return
     # Bucket names are global: the project's ID makes it this deployment's own (30 + 46 characters at most).
     slug = bounded_name(_slug(plan.pipeline.name, "-"), _SOURCE_SLUG_MAX, identity=plan.pipeline.name)
     source_bucket = _bucket(
@@ -194,7 +205,8 @@ def add_resources(plan: GenerationPlan, artifacts: Mapping[str, Artifact]) -> No
         if config.runtime not in objects:
             msg = f"no source zip for {config.runtime}, which function {spec.name!r} (task {spec.task.name!r}) needs; zips were built for {sorted(objects) or 'nothing'}"
             raise KeyError(msg)
-        _function(module, spec, config, objects[config.runtime], source_bucket, declared, roles, project, region, invoker)
+        reaches = [p.cloud for p in pairs if p.home == "gcp" and p.spec.name == spec.name]
+        _function(module, spec, config, objects[config.runtime], source_bucket, declared, roles, project, region, invoker, reaches)
 
 
 # -- provider -----------------------------------------------------------------------
@@ -289,8 +301,9 @@ def _function(
     project: Ref,
     region: Ref,
     invoker: Ref,
+    reaches: list[str],
 ) -> None:
-    """Service account, bucket bindings, function and invoker binding of one serverless task."""
+    """Service account, bucket bindings, function and invoker binding of one serverless task (``reaches``: the other clouds it touches)."""
     ident = terraform_identifier(spec.name.replace("-", "_"))
     account = module.resource(
         "google_service_account",
@@ -349,7 +362,9 @@ def _function(
                     # any payload that names another (glacier.run.protocol.handle_deployed).
                     k: literal(v)
                     for k, v in sorted({**config.environment, "GLACIER_FUNCTION": spec.name, TASK_ENV: f"{spec.module}:{spec.qualname}"}.items())
-                },
+                }
+                # How it obtains credentials on the other clouds it touches: references, no secret.
+                | home_environment(module, spec, account, reaches),
             ),
         },
     )

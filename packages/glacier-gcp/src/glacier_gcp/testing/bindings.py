@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from glacier.pipeline import Pipeline
@@ -31,6 +31,12 @@ _PERMISSIONS = {
 }
 _EXACT = re.compile(r'resource\.name == "projects/_/buckets/([^/"]+)/objects/([^"]*)"')
 _PREFIX = re.compile(r'resource\.name\.startsWith\("projects/_/buckets/([^/"]+)/objects/([^"]*)"\)')
+
+
+def _bare(value: object) -> object:
+    """A single interpolation ``"${x}"`` as the bare reference ``x`` python-hcl2 reads."""
+    text = str(value)
+    return text[2:-1] if text.startswith("${") and text.endswith("}") and text.count("${") == 1 else value
 
 
 def _split(uri: str) -> tuple[str, str]:
@@ -58,19 +64,52 @@ def binding_problems(generated_dir: str | Path, pipeline: Pipeline) -> list[str]
     roles = {f"google_project_iam_custom_role.{ident}.name": unquote(body) for ident, body in blocks(doc, "resource", "google_project_iam_custom_role").items()}
     bindings = [unquote(body) for body in blocks(doc, "resource", "google_storage_bucket_iam_member").values()]
     invokers = [unquote(body) for body in blocks(doc, "resource", "google_cloud_run_service_iam_member").values()]
+    from glacier.infra.access import access_local, foreign_access, identity_local
+
+    from glacier_gcp.infra.federation import ENVIRONMENT, foreign_account_identifier
+
     problems = []
+    dag = pipeline.build()
+    pairs = foreign_access(pipeline, dag)
+    impersonation = [unquote(body) for body in blocks(doc, "resource", "google_service_account_iam_member").values()]
+    accounts = blocks(doc, "resource", "google_service_account")
+    identities: list[tuple[Any, str, str | None]] = []
+    for spec in function_specs(pipeline, dag).get("gcp", {}).values():
+        if spec.name not in functions:
+            problems.append(f"function {spec.name!r} is not in the generated module")
+            continue
+        identities.append((spec, f"google_service_account.{functions[spec.name][0]}", functions[spec.name][0]))
+    for pair in pairs:
+        if pair.home == "gcp":  # its environment names what the other cloud published for it
+            env = functions.get(pair.spec.name, ("", {"service_config": [{}]}))[1]["service_config"][0].get("environment_variables", {})
+            for name, key in ENVIRONMENT.get(pair.cloud, {}).items():
+                if _bare(env.get(name)) != f"local.{access_local(pair.spec, pair.cloud)}.{key}":
+                    problems.append(f"{pair.spec.name}: its {name} is {env.get(name)!r}, not what {pair.cloud} published for it")
+        if pair.cloud != "gcp":
+            continue
+        federated = foreign_account_identifier(pair.spec)
+        if federated not in accounts:
+            problems.append(f"{pair.spec.name} on {pair.home}: no federated service account {federated}")
+            continue
+        account = f"google_service_account.{federated}"
+        identity = f"local.{identity_local(pair.spec)}"
+        if pair.home == "aws":
+            member = f"principalSet://iam.googleapis.com/${{google_iam_workload_identity_pool.glacier.name}}/attribute.aws_role/${{{identity}.role_name}}"
+        else:
+            member = f"principal://iam.googleapis.com/${{google_iam_workload_identity_pool.glacier.name}}/subject/${{{identity}.principal_id}}"
+        granted = [(i["role"], i["member"]) for i in impersonation if i["service_account_id"] == f"{account}.name"]
+        if granted != [("roles/iam.workloadIdentityUser", member)]:
+            problems.append(f"{pair.spec.name} on {pair.home}: {account} may be impersonated by {granted}, not only by its own identity {member}")
+        identities.append((pair.spec, account, None))
     for ref, role in roles.items():
         kind = ref.split(".")[1].removeprefix("glacier_")
         if sorted(role["permissions"]) != _PERMISSIONS.get(kind):
             problems.append(f"custom role {ref} has {role['permissions']}, not {_PERMISSIONS.get(kind)}")
-    for spec in function_specs(pipeline, pipeline.build()).get("gcp", {}).values():
-        if spec.name not in functions:
-            problems.append(f"function {spec.name!r} is not in the generated module")
-            continue
-        ident, function = functions[spec.name]
-        account = f"google_service_account.{ident}"
-        if function["service_config"][0]["service_account_email"] != f"{account}.email":
-            problems.append(f"{spec.name}: runs as {function['service_config'][0]['service_account_email']}, not its own {account}")
+    for spec, account, ident in identities:
+        if ident is not None:
+            function = functions[spec.name][1]
+            if function["service_config"][0]["service_account_email"] != f"{account}.email":
+                problems.append(f"{spec.name}: runs as {function['service_config'][0]['service_account_email']}, not its own {account}")
         access = function_access(spec).only(_SCHEMES)
         want: dict[str, set[str]] = {"reader": set(), "writer": set(), "lister": set()}
         for uri in access.reads:
@@ -101,7 +140,7 @@ def binding_problems(generated_dir: str | Path, pipeline: Pipeline) -> list[str]
             problems += [f"{spec.name}: {kind} on {g} is granted but no step needs it" for g in sorted(have.get(kind, set()) - want.get(kind, set()))]
             problems += [f"{spec.name}: {kind} on {g} is needed but not granted" for g in sorted(want.get(kind, set()) - have.get(kind, set()))]
         invoked = [i for i in invokers if i["service"] == f"google_cloudfunctions2_function.{ident}.name"]
-        if [(i["role"], i["member"]) for i in invoked] != [("roles/run.invoker", "var.gcp_invoker")]:
+        if ident is not None and [(i["role"], i["member"]) for i in invoked] != [("roles/run.invoker", "var.gcp_invoker")]:
             problems.append(f"{spec.name}: its invoker bindings are {invoked}, not roles/run.invoker for var.gcp_invoker")
     return problems
 
