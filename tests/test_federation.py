@@ -306,3 +306,26 @@ def test_a_cloud_nobody_federates_with_gets_nothing_and_a_warning(tmp_path: Path
             add_resources(plan, {})
     resources = module.to_dict()["resource"]
     assert set(resources) == {t for t in resources if t.startswith("aws_s3_bucket")}, "buckets only: no role for the foreign function"
+
+
+def test_each_artifact_carries_the_storage_of_every_scheme_its_functions_touch(generated: tuple[Path, Any, list[str], Path]) -> None:
+    """generate hands the functions to each builder: a Lambda step writing gs:// carries the
+    light GCS client (no gcsfs, no gRPC), the Cloud Function writing az:// pins adlfs, the
+    Azure Function writing s3:// carries s3fs."""
+    import zipfile
+
+    infra = generated[0]
+    zips = {path.name: zipfile.ZipFile(path) for path in (infra / "artifacts").glob("*.zip")}
+    lambda_zip = next(z for name, z in zips.items() if name.startswith("glacier-lambda"))
+    tops = {name.split("/")[0] for name in lambda_zip.namelist()}
+    assert {"glacier_gcp", "glacier_azure", "adlfs"} <= tops, sorted(tops)
+    assert "gcsfs" not in tops and "grpc" not in tops
+    assert "glacier_gcp/light.py" in lambda_zip.namelist()
+
+    function_zip = next(z for name, z in zips.items() if name.startswith("glacier-function"))
+    requirements = function_zip.read("requirements.txt").decode()
+    assert "adlfs==" in requirements and "s3fs==" in requirements, requirements
+
+    azure_zip = next(z for name, z in zips.items() if name.startswith("glacier-azure"))
+    site = {name.split("/")[3] for name in azure_zip.namelist() if name.startswith(".python_packages/lib/site-packages/") and name.count("/") > 3}
+    assert {"s3fs", "glacier_gcp"} <= site, sorted(site)

@@ -743,9 +743,11 @@ def test_generate_builds_one_artifact_per_runtime_and_architecture_and_fills_the
     # The real build downloads wheels for Lambda's platform; here a stand-in
     # records what generate asks for and writes a small zip.
     calls: list[tuple[list[tuple[str, Path]], LambdaConfig, Path]] = []
+    handed: list[list[str]] = []  # the functions each build was given, for their schemes
 
-    def build_artifact(modules: Any, config: LambdaConfig, out_dir: Path) -> Artifact:
+    def build_artifact(modules: Any, config: LambdaConfig, out_dir: Path, functions: Any = ()) -> Artifact:
         calls.append((list(modules), config, out_dir))
+        handed.append(sorted(spec.task.name for spec in functions))
         return small_artifact(out_dir.parent, config.runtime, config.architecture)
 
     fake = types.ModuleType("glacier_aws.infra.artifact")
@@ -765,6 +767,7 @@ def test_generate_builds_one_artifact_per_runtime_and_architecture_and_fills_the
         (runtime, "x86_64", plan.artifact_dir),
     ]
     assert all(modules == [(clean.func.__module__, this_file)] for modules, *_ in calls)
+    assert sorted(name for names in handed for name in names) == sorted(spec.task.name for spec in plan.functions)
     assert plan.manifest == {
         task: DeploymentEntry(
             provider="aws",

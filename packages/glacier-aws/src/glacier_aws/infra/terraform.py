@@ -153,7 +153,7 @@ def generate(plan: GenerationPlan) -> None:
         modules = sorted({(spec.module, spec.source_file) for spec in specs})
         # Written as artifacts/glacier-lambda-{runtime}-{architecture}.zip.
         artifacts[runtime, architecture] = build_artifact(
-            modules, _lambda_config(specs[0]), plan.artifact_dir
+            modules, _lambda_config(specs[0]), plan.artifact_dir, functions=specs
         )
     add_resources(plan, artifacts)
     region = _region(plan)

@@ -92,7 +92,7 @@ def generate(plan: GenerationPlan) -> None:
     for spec in plan.functions:
         groups.setdefault(_function_config(spec).runtime, []).append(spec)
     artifacts = {
-        runtime: build_artifact(sorted({(s.module, s.source_file) for s in specs}), _function_config(specs[0]), plan.artifact_dir)
+        runtime: build_artifact(sorted({(s.module, s.source_file) for s in specs}), _function_config(specs[0]), plan.artifact_dir, functions=specs)
         for runtime, specs in sorted(groups.items())
     }
     add_resources(plan, artifacts)

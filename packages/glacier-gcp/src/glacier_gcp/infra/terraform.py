@@ -107,7 +107,7 @@ def generate(plan: GenerationPlan) -> None:
     artifacts: dict[str, Artifact] = {}
     for runtime, specs in sorted(groups.items()):
         modules = sorted({(spec.module, spec.source_file) for spec in specs})
-        artifacts[runtime] = build_artifact(modules, _function_config(specs[0]), plan.artifact_dir)
+        artifacts[runtime] = build_artifact(modules, _function_config(specs[0]), plan.artifact_dir, functions=specs)
     add_resources(plan, artifacts)
     config, region = _gcp(plan)
     for spec in plan.functions:
