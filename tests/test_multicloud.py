@@ -280,7 +280,7 @@ def test_generate_writes_one_root_module_with_every_providers_blocks(fake: None,
     from glacier.testing.terraform import assert_terraform_loads
     from glacier_aws.infra.artifact import Artifact
 
-    def build_artifact(modules: Any, config: Any, out_dir: Path) -> Artifact:
+    def build_artifact(modules: Any, config: Any, out_dir: Path, functions: Any = ()) -> Artifact:
         # The real build downloads Lambda's wheels; a small zip stands in.
         path = out_dir / f"glacier-lambda-{config.runtime}-{config.architecture}.zip"
         with zipfile.ZipFile(path, "w") as archive:
