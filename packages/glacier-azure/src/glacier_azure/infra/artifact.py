@@ -167,6 +167,8 @@ def build_artifact(
 
     Examples
     --------
+    Not run as a test: pip downloads polars' wheels for the platform from the index.
+
     >>> art = build_artifact([("etl", Path("etl.py"))], AzureFunctionConfig(), Path("build"))  # doctest: +SKIP
     >>> art.path.name  # doctest: +SKIP
     'glacier-azure-functions-py3.12-x86_64.zip'

@@ -84,6 +84,9 @@ def generate(plan: GenerationPlan) -> None:
 
     Examples
     --------
+    ``mode="generate"`` calls it for the Azure share of a pipeline. Not run as a test:
+    building the Flex Consumption zip downloads polars' wheels for the platform.
+
     >>> pipeline.run(mode="generate", out="infra")  # doctest: +SKIP
     """
     from glacier_azure.infra.artifact import build_artifact
