@@ -80,3 +80,23 @@ def test_bucket_names_gcs_refuses_are_refused(gcp: Provider, bucket: str) -> Non
         gcp.bucket(bucket=bucket, path="x.parquet")
 
 
+
+
+def test_an_unreachable_endpoint_fails_fast_and_is_not_a_missing_object() -> None:
+    """Nothing listens on port 9: the error names the endpoint at once, not after gcsfs's six retries.
+
+    gcsfs retries a refused connection six times with backoff (about 35 s here) and then
+    raises aiohttp's own error. The bound sits between the two behaviours (under 1 s
+    against 35 s), as test_s3's does.
+    """
+    import time
+
+    from glacier.errors import StorageUnreachableError
+
+    storage = GcsStorage(GcpConfig(project="p", endpoint_url="http://127.0.0.1:9"))
+    started = time.monotonic()
+    with pytest.raises(StorageUnreachableError, match="127.0.0.1:9"):
+        storage.exists("gs://lake/x.parquet")
+    with pytest.raises(StorageUnreachableError, match="127.0.0.1:9"):
+        storage.write(sample_frame(), "gs://lake/y.parquet")
+    assert time.monotonic() - started < 15

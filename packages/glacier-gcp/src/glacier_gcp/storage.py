@@ -26,9 +26,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from glacier.errors import StorageUnreachableError
 from glacier.plugins.storage import Storage
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import fsspec
     import polars as pl
 
@@ -116,11 +119,14 @@ class GcsStorage(Storage):
         :mod:`glacier_gcp.light`, with the same endpoint and anonymity.
         """
         try:
-            # gcsfs.core's class itself: the package's default wraps it in an experimental
-            # hierarchical-namespace class that probes every bucket over gRPC first.
-            from gcsfs.core import GCSFileSystem
+            # gcsfs.core's class (the package's default wraps it in an experimental
+            # hierarchical-namespace class that probes every bucket over gRPC first), failing
+            # fast where nothing answers (see glacier_gcp._gcsfs).
+            import gcsfs.core  # noqa: F401
         except ImportError:
             return self.make_light_filesystem()
+        from glacier_gcp._gcsfs import FastFailGCSFileSystem
+
         kwargs: dict[str, Any] = {}
         if self.config is not None and self.config.project:
             kwargs["project"] = self.config.project
@@ -128,7 +134,7 @@ class GcsStorage(Storage):
         if endpoint is not None:
             kwargs["endpoint_url"] = endpoint
         kwargs["token"] = "anon" if is_anonymous(self.config) else "google_default"
-        return GCSFileSystem(**kwargs)
+        return FastFailGCSFileSystem(**kwargs)
 
     def make_light_filesystem(self) -> fsspec.AbstractFileSystem:
         """The light client (:class:`~glacier_gcp.light.LightGcsFileSystem`) for the config's endpoint."""
@@ -148,18 +154,45 @@ class GcsStorage(Storage):
         """``None`` when anonymous (polars then looks up nothing), else polars' own chain (``"auto"``)."""
         return None if is_anonymous(self.config) else "auto"
 
+    def exists(self, uri: str) -> bool:
+        """Whether ``uri`` names data; raises StorageUnreachableError when GCS cannot be reached."""
+        with self._reaching(uri):
+            return super().exists(uri)
+
+    def info(self, uri: str) -> dict[str, Any]:
+        """GCS's metadata for ``uri``; raises StorageUnreachableError when GCS cannot be reached."""
+        with self._reaching(uri):
+            return super().info(uri)
+
+    @contextlib.contextmanager
+    def _reaching(self, uri: str) -> Iterator[None]:
+        try:
+            yield
+        except ConnectionError as exc:  # refused, no such host: not a missing object
+            if isinstance(exc, StorageUnreachableError):
+                raise
+            endpoint = storage_endpoint(self.config)
+            where = endpoint or "Google's storage endpoint"
+            hint = (
+                f"check that the GCS endpoint {endpoint} is running and reachable, or set GcpConfig(endpoint_url=...)"
+                if endpoint
+                else "check this machine's network access to storage.googleapis.com, or set GcpConfig(endpoint_url=...)"
+            )
+            raise StorageUnreachableError("", f"cannot reach GCS at {where} ({exc})", uri=uri, hint=hint) from exc
+
     def sink(self, frame: pl.LazyFrame | pl.DataFrame, uri: str) -> None:
         """Stream ``frame`` as parquet into one gcsfs upload; on failure the upload is cancelled, not completed."""
-        out = self.fs.open(self.path(uri), "wb")
-        try:
-            frame.lazy().sink_parquet(out)
-        except BaseException:
-            # Closing would complete the upload with what was written so far: cancel it.
-            with contextlib.suppress(Exception):
-                out.discard()
-            out.closed = True
-            raise
-        out.close()
+        with self._reaching(uri):
+            out = self.fs.open(self.path(uri), "wb")
+            try:
+                frame.lazy().sink_parquet(out)
+            except BaseException:
+                # Closing would complete the upload with what was written so far: cancel it.
+                with contextlib.suppress(Exception):
+                    out.discard()
+                out.closed = True
+                raise
+            out.close()
 
     def prepare_target(self, uri: str) -> None:
         """Nothing: GCS has no directories (and a service account limited to its
