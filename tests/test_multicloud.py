@@ -293,7 +293,12 @@ def test_generate_writes_one_root_module_with_every_providers_blocks(fake: None,
     monkeypatch.setitem(sys.modules, "glacier_aws.infra.artifact", stand_in)
     file = tmp_path / "multi_pipeline.py"
     file.write_text(PIPELINE.format(root=str(tmp_path / "data")))
-    result = load_pipeline(f"{file}:pipeline").run(mode="generate", out=tmp_path / "infra")
+    from glacier.infra.access import UnfederatedAccessWarning
+
+    # glacier-aws knows no federation with the stand-in cloud: it says so, for both directions.
+    with pytest.warns(UnfederatedAccessWarning) as warned:
+        result = load_pipeline(f"{file}:pipeline").run(mode="generate", out=tmp_path / "infra")
+    assert sorted({str(w.message).split("'")[1] for w in warned}) == ["multi-clean", "multi-enrich"]
 
     assert result.providers == ["aws", "fakecloud"]
     tf = sorted(p.name for p in (tmp_path / "infra").iterdir() if p.suffix == ".tf")
