@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 from glacier import hookimpl
@@ -49,3 +50,11 @@ def glacier_executor_kinds() -> list[ExecutorKind]:
 def glacier_codegen_targets() -> list[CodegenTarget]:
     """Terraform for S3 buckets, Lambda functions, IAM roles and log groups."""
     return [CodegenTarget("terraform-aws", "aws", "glacier_aws.infra.terraform:generate")]
+
+
+@hookimpl
+def glacier_configure_credentials(environ: MutableMapping[str, str]) -> None:
+    """A web identity token file for ``AWS_ROLE_ARN`` (a function of another cloud), and Lambda's secrets from Secrets Manager."""
+    from glacier_aws.identity import configure_credentials
+
+    configure_credentials(environ)

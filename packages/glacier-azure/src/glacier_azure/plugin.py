@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 from glacier import hookimpl
@@ -50,3 +51,19 @@ def glacier_executor_kinds() -> list[ExecutorKind]:
 def glacier_codegen_targets() -> list[CodegenTarget]:
     """Terraform (azurerm) for storage accounts, queues, Flex Consumption function apps and their identities."""
     return [CodegenTarget("terraform-azure", "azure", "glacier_azure.infra.terraform:generate")]
+
+
+@hookimpl
+def glacier_identity_token(audience: str) -> str | None:
+    """A token of this function app's managed identity (only inside Azure Functions)."""
+    from glacier_azure.identity import identity_token
+
+    return identity_token(audience)
+
+
+@hookimpl
+def glacier_configure_credentials(environ: MutableMapping[str, str]) -> None:
+    """A federated token file for ``AZURE_CLIENT_ID`` (a function of another cloud)."""
+    from glacier_azure.identity import configure_credentials
+
+    configure_credentials(environ)

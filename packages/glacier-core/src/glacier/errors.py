@@ -26,6 +26,7 @@ __all__ = [
     "StorageUnreachableError",
     "RunInterrupted",
     "DeploymentNotFoundError",
+    "IdentityError",
     "error_from_dict",
     "brief",
 ]
@@ -297,3 +298,23 @@ def error_from_dict(data: dict[str, Any], step: str) -> StepError:
 
 class DeploymentNotFoundError(GlacierError):
     """Cloud mode found no deployment manifest for the pipeline."""
+
+
+class IdentityError(GlacierError):
+    """A deployed function could not set up its own identity's credentials for another cloud.
+
+    Raised by :mod:`glacier.identity` (no plugin gives a token for an audience, a provider's
+    set-up failed); a deployed function's handler turns it into the step's
+    :class:`StepError`. The message never holds a token or a secret.
+
+    Attributes
+    ----------
+    what
+        What failed, and for which audience or environment variable.
+    hint
+        How to fix it.
+    """
+
+    def __init__(self, what: str, hint: str | None = None) -> None:
+        self.what, self.hint = what, hint
+        super().__init__(_message(what, hint))

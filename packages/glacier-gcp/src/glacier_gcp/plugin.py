@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 from glacier import hookimpl
@@ -51,3 +52,19 @@ def glacier_executor_kinds() -> list[ExecutorKind]:
 def glacier_codegen_targets() -> list[CodegenTarget]:
     """Terraform for GCS buckets, Cloud Functions (gen2), their service accounts and invoker bindings."""
     return [CodegenTarget("terraform-gcp", "gcp", "glacier_gcp.infra.terraform:generate")]
+
+
+@hookimpl
+def glacier_identity_token(audience: str) -> str | None:
+    """An ID token of this Cloud Function's service account, from the metadata server (only inside Cloud Functions)."""
+    from glacier_gcp.identity import identity_token
+
+    return identity_token(audience)
+
+
+@hookimpl
+def glacier_configure_credentials(environ: MutableMapping[str, str]) -> None:
+    """``GLACIER_GCP_CREDENTIAL_CONFIG`` written to a private file named by ``GOOGLE_APPLICATION_CREDENTIALS`` (a function of another cloud)."""
+    from glacier_gcp.identity import configure_credentials
+
+    configure_credentials(environ)

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import MutableMapping
+
     from glacier.dag import TaskInstance
     from glacier.plugins.backend import ProviderBackend
     from glacier.plugins.context import RunContext
@@ -93,3 +95,16 @@ def glacier_step_failed(run: RunContext, step: TaskInstance, error: BaseExceptio
 @hookspec
 def glacier_run_finished(run: RunContext, result: RunResult) -> None:
     """A pipeline run ended; ``result`` holds every step's outcome."""
+
+
+# -- Where a step runs: a deployed function's own identity ---------------------------
+
+
+@hookspec(firstresult=True)
+def glacier_identity_token(audience: str) -> str | None:
+    """An OIDC token (a JWT) of this place's own identity for ``audience``, or ``None`` when this plugin's cloud is not where the code runs."""
+
+
+@hookspec
+def glacier_configure_credentials(environ: MutableMapping[str, str]) -> None:
+    """Before a deployed function's first step: set in ``environ`` what this plugin's storage libraries need to reach its buckets from here."""

@@ -107,7 +107,10 @@ def handle_deployed(payload: dict[str, Any]) -> dict[str, Any]:
     """What a deployed function's handler calls: :func:`handle`, held to the function's one task.
 
     The task is read from the ``GLACIER_TASK`` environment variable, which the generated
-    infrastructure sets on each function. Without it, every payload is refused. Never raises.
+    infrastructure sets on each function. Without it, every payload is refused. Before
+    the step, the function's credentials for other clouds are set up
+    (:func:`glacier.identity.configure_credentials`: once per process, then its tokens
+    are kept fresh); a failure there is the step's error. Never raises.
     """
     pinned = os.environ.get(TASK_ENV, "").strip()
     if not pinned:
@@ -115,7 +118,28 @@ def handle_deployed(payload: dict[str, Any]) -> dict[str, Any]:
         msg = f"this function has no {TASK_ENV} environment variable, so it does not know which task it may run; it runs none"
         hint = f"deploy it from the Terraform that `generate` wrote, which sets {TASK_ENV}=module:qualname on each function"
         return {"ok": False, "error": {**StepError(step, msg, hint=hint).to_dict(), "traceback": None}}
+    failure = _configure_credentials(_step_name(payload))
+    if failure is not None:
+        return failure
     return handle(payload, task=pinned)
+
+
+def _configure_credentials(step: str) -> dict[str, Any] | None:
+    """Set up the function's credentials for other clouds (:func:`glacier.identity.configure_credentials`); the step's error if that fails."""
+    from glacier.errors import IdentityError
+    from glacier.identity import configure_credentials
+
+    try:
+        configure_credentials()
+    except IdentityError as exc:
+        err = StepError(step, f"could not set up this function's credentials for another cloud: {exc.what}", hint=exc.hint)
+    except Exception as exc:
+        msg = f"could not set up this function's credentials for another cloud ({type(exc).__name__}: {exc})"
+        hint = "check the identity settings the generated Terraform gave the function (AWS_ROLE_ARN, AZURE_CLIENT_ID, GLACIER_GCP_CREDENTIAL_CONFIG, its secret's ARN) and that its identity may use them"
+        err = StepError(step, msg, hint=hint)
+    else:
+        return None
+    return {"ok": False, "error": {**err.to_dict(), "traceback": traceback.format_exc()}}
 
 
 def _step_name(payload: Any) -> str:

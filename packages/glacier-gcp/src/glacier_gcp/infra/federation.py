@@ -33,6 +33,7 @@ from glacier.infra.access import ForeignAccess, UnfederatedAccessWarning, access
 from glacier.infra.naming import bounded_name
 from glacier.infra.terraform import Block, Ref, TerraformModule, terraform_identifier
 
+from glacier_gcp.identity import TOKEN_FILE_PREFIX
 from glacier_gcp.infra.iam import bucket_bindings, literal
 
 if TYPE_CHECKING:
@@ -65,12 +66,18 @@ def credential_config(home: str, audience: str, email: str) -> str:
 
     ``audience`` is the pool provider's full name (``//iam.googleapis.com/projects/...``)
     and ``email`` the service account to impersonate; both may be Terraform templates.
+    For a Lambda function (``aws``) google-auth signs the token request with the role's
+    own credentials; for an Azure Function the token is a file that names the Entra
+    audience (:data:`glacier_gcp.identity.TOKEN_FILE_PREFIX`), which the function
+    replaces with its own token file at run time.
 
     Examples
     --------
     >>> config = json.loads(credential_config("aws", "//iam.googleapis.com/p", "sa@p.iam.gserviceaccount.com"))
     >>> config["type"], config["credential_source"]["environment_id"]
     ('external_account', 'aws1')
+    >>> json.loads(credential_config("azure", "//iam.googleapis.com/p", "sa@p.iam.gserviceaccount.com"))["credential_source"]["file"]
+    'glacier-identity-token:api://AzureADTokenExchange'
     """
     source: dict[str, Any]
     if home == "aws":
@@ -80,13 +87,10 @@ def credential_config(home: str, audience: str, email: str) -> str:
         source = {"environment_id": "aws1", "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"}
     else:
         token_type = "urn:ietf:params:oauth:token-type:jwt"
-        # The managed identity's Entra token for the pool's audience, from the instance's
-        # identity endpoint (see docs/multicloud.md for Azure Functions' own endpoint).
-        source = {
-            "url": f"http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource={ENTRA_AUDIENCE}",
-            "headers": {"Metadata": "True"},
-            "format": {"type": "json", "subject_token_field_name": "access_token"},
-        }
+        # The managed identity's Entra token for the pool's audience, which the function
+        # writes to a private file at run time (glacier_gcp.identity): Azure Functions has
+        # no instance metadata address, only IDENTITY_ENDPOINT, which google-auth cannot ask.
+        source = {"file": f"{TOKEN_FILE_PREFIX}{ENTRA_AUDIENCE}", "format": {"type": "text"}}
     config = {
         "type": "external_account",
         "audience": audience,
