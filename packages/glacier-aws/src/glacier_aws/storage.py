@@ -10,7 +10,10 @@ minute), and an unreachable endpoint is a
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 from collections.abc import Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from glacier.errors import StorageUnreachableError
@@ -21,7 +24,7 @@ if TYPE_CHECKING:
 
     from glacier_aws.config import AwsConfig
 
-__all__ = ["S3Storage", "polars_storage_options"]
+__all__ = ["BotocoreCredentials", "S3Storage", "polars_storage_options"]
 
 
 def polars_storage_options(config: AwsConfig | None) -> dict[str, Any]:
@@ -52,6 +55,51 @@ def polars_storage_options(config: AwsConfig | None) -> dict[str, Any]:
         if endpoint.startswith("http://"):
             options["aws_allow_http"] = "true"
     return options
+
+
+class BotocoreCredentials:
+    """A polars credential provider over botocore's own credential chain: the session s3fs uses.
+
+    Where a function of another cloud reaches S3 with a web identity
+    (``AWS_WEB_IDENTITY_TOKEN_FILE``, set by :mod:`glacier_aws.identity`), polars is given
+    this instead of its own chain: botocore calls ``AssumeRoleWithWebIdentity`` (at
+    ``AWS_ENDPOINT_URL_STS`` when set) and refreshes the session before it expires, and
+    needs no boto3 (which an artifact of another cloud does not carry). object_store's
+    own web identity client would also work against AWS, but it only speaks ``https``
+    to STS and ignores STS endpoint settings.
+
+    Calling it returns polars' ``(credentials, expiry)``: the keys ``aws_access_key_id``,
+    ``aws_secret_access_key`` and ``aws_session_token``, and the expiry in seconds since
+    the epoch (``None`` for credentials that do not expire).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._credentials: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}  # a copy (polars pickles providers) finds its own session
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    def __call__(self) -> tuple[dict[str, str], int | None]:
+        """The current credentials of botocore's chain, refreshed by botocore when they are about to expire."""
+        with self._lock:
+            if self._credentials is None:
+                import botocore.session
+
+                self._credentials = botocore.session.get_session().get_credentials()
+            credentials = self._credentials
+        if credentials is None:
+            msg = "botocore's credential chain found no AWS credentials (no keys, web identity token file, profile or role)"
+            raise RuntimeError(msg)
+        frozen = credentials.get_frozen_credentials()
+        values = {"aws_access_key_id": frozen.access_key, "aws_secret_access_key": frozen.secret_key}
+        if frozen.token:
+            values["aws_session_token"] = frozen.token
+        expiry = getattr(credentials, "_expiry_time", None)
+        return values, int(expiry.timestamp()) if isinstance(expiry, datetime) else None
 
 
 class S3Storage(Storage):
@@ -125,9 +173,11 @@ class S3Storage(Storage):
         probe, or even try to create, the bucket, which a least-privilege role may not)."""
 
     def credential_provider(self) -> Any:
-        """A polars credential provider for a named profile, else polars' default chain."""
+        """A polars credential provider for a named profile; botocore's chain for a web identity (:class:`BotocoreCredentials`); else polars' default chain."""
         if self.config is not None and self.config.profile:
             import polars as pl
 
             return pl.CredentialProviderAWS(profile_name=self.config.profile)
+        if os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
+            return BotocoreCredentials()
         return "auto"
