@@ -213,3 +213,23 @@ def test_a_deployed_function_whose_credentials_fail_runs_no_step_and_says_why(tm
     assert error["hint"] == "run it on Cloud Functions"
     assert not (tmp_path / "out.parquet").exists()
     assert handle_deployed(payload)["ok"] is True, "once the set-up works, the step runs"
+
+
+def test_a_token_going_stale_is_rewritten_without_waiting_for_the_next_invocation(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    short = TokenPlugin("api://short-lived", lifetime=2.0)  # half its life: stale after 1 s
+    pm = get_plugin_manager()
+    pm.register(short, name="test-short-lived-tokens")
+    monkeypatch.setattr(identity, "_REFRESH_POLL", 0.2)
+    try:
+        path = audience_token_file("api://short-lived")
+        first = path.read_text()
+        deadline = time.monotonic() + 10
+        while path.read_text() == first and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        monkeypatch.setattr(identity, "_token_files", {})  # the refresh thread has nothing left to do
+        pm.unregister(short)
+    assert path.read_text() != first, "the refresh thread rewrote the stale token"
+    assert jwt_claims(path.read_text())["n"] >= 2 and mode(path) == 0o600

@@ -31,6 +31,7 @@ import atexit
 import base64
 import binascii
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -56,6 +57,8 @@ __all__ = [
     "write_private",
 ]
 
+log = logging.getLogger("glacier")
+
 #: The environment variable naming the folder of token and credential files (made ``0700``).
 IDENTITY_DIR_ENV: Final = "GLACIER_IDENTITY_DIR"
 #: A token file is rewritten once it is this many seconds old (or half its lifetime, if shorter).
@@ -65,6 +68,10 @@ _lock = threading.RLock()
 _default_dir: Path | None = None
 _token_files: dict[str, TokenFile] = {}
 _configured = False
+_refresher: threading.Thread | None = None
+_wake = threading.Event()  # set when a token file is added: the refresh thread looks again
+#: The longest the refresh thread sleeps between looks at its token files.
+_REFRESH_POLL = 30.0
 
 
 def identity_dir() -> Path:
@@ -253,15 +260,24 @@ def audience_token_file(audience: str) -> Path:
     """A fresh :class:`TokenFile` of this function's token for ``audience``; its path.
 
     One file per audience and process (two clouds that take the same audience share
-    it), kept fresh by :func:`refresh_tokens`.
+    it). It is kept fresh by :func:`refresh_tokens`, which each invocation calls, and
+    by a daemon thread of this process that rewrites a token when it goes stale, so
+    that a library refreshing its session in the middle of a long step (botocore, an
+    hour after it assumed a role) reads a token that is still valid.
     """
+    global _refresher
     with _lock:
         file = _token_files.get(audience)
         if file is None:
             safe = "".join(c if c.isalnum() else "-" for c in audience).strip("-")[:64] or "token"
             file = TokenFile(f"token-{safe}.jwt", lambda: identity_token(audience))
             _token_files[audience] = file
-    return file.refresh()
+            _wake.set()
+        path = file.refresh()
+        if _refresher is None or not _refresher.is_alive():
+            _refresher = threading.Thread(target=_keep_fresh, name="glacier-token-refresh", daemon=True)
+            _refresher.start()
+    return path
 
 
 def refresh_tokens() -> list[Path]:
@@ -269,6 +285,23 @@ def refresh_tokens() -> list[Path]:
     with _lock:
         files = list(_token_files.values())
     return [file.refresh() for file in files]
+
+
+def _keep_fresh() -> None:
+    """Rewrite each token file when it goes stale, for as long as the process lives."""
+    while True:
+        with _lock:
+            files = list(_token_files.values())
+        now = time.time()
+        due = [(file.written_at or now) + file.refresh_after() - now for file in files]
+        _wake.wait(max(0.0, min([_REFRESH_POLL, *due])))
+        _wake.clear()
+        for file in files:
+            try:
+                file.refresh()
+            except Exception as exc:  # noqa: BLE001 - the next invocation's refresh_tokens() raises it as the step's error
+                log.warning("glacier: could not refresh the identity token file %s (%s); retrying", file.name, type(exc).__name__)
+                time.sleep(min(_REFRESH_POLL, 5.0))
 
 
 def configure_credentials(environ: MutableMapping[str, str] | None = None) -> None:
