@@ -28,7 +28,7 @@ import boto3
 import polars as pl
 import pytest
 
-from glacier.identity import jwt_claims
+from glacier.plugins.identity import jwt_claims
 from glacier.plugins.serialization import config_to_dict
 from glacier_aws.config import AwsConfig
 from glacier_aws.testing.moto_server import MotoServer, moto_server
@@ -150,7 +150,7 @@ def test_a_cloud_function_without_its_metadata_server_fails_the_step_naming_the_
 #: The set-up a deployed function does before its first step; prints the variables it set.
 CONFIGURE = """
 import json, os
-from glacier.identity import configure_credentials
+from glacier.plugins.identity import configure_credentials
 configure_credentials()
 seen = {name: os.environ.get(name) for name in ("GOOGLE_APPLICATION_CREDENTIALS", "AZURE_FEDERATED_TOKEN_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE")}
 """
@@ -221,7 +221,7 @@ print(json.dumps(seen))
 
 
 def test_an_azure_function_token_comes_from_its_user_assigned_identity() -> None:
-    code = "import json; from glacier.identity import identity_token, jwt_claims; print(json.dumps(jwt_claims(identity_token('api://AzureADTokenExchange'))))"
+    code = "import json; from glacier.plugins.identity import identity_token, jwt_claims; print(json.dumps(jwt_claims(identity_token('api://AzureADTokenExchange'))))"
     with identity_endpoint(client_id="a5a5a5a5-0000-0000-0000-000000000001", principal_id="oid-1", tenant_id="tenant-1") as msi:
         env = {"PATH": os.environ["PATH"], **OFFLINE, **msi.environment}
         claims = last_json(run_python(code, env))

@@ -1,4 +1,4 @@
-"""glacier.identity: private token files that refresh in time, and hooks that answer or say what is missing."""
+"""glacier.plugins.identity: private token files that refresh in time, and hooks that answer or say what is missing."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-import glacier.identity as identity
+import glacier.plugins.identity as identity
 from glacier.errors import IdentityError
-from glacier.identity import TokenFile, audience_token_file, configure_credentials, identity_token, jwt_claims, write_private
+from glacier.plugins.identity import TokenFile, audience_token_file, configure_credentials, identity_token, jwt_claims, write_private
 from glacier.plugins import hookimpl
 from glacier.plugins.registry import get_plugin_manager
 from glacier.run.protocol import handle_deployed

@@ -1,14 +1,14 @@
 """AWS credentials at run time: a web identity for functions of other clouds, secrets for Lambda's own.
 
 Two things happen before a deployed function's first step (hook
-``glacier_configure_credentials``, see :mod:`glacier.identity`):
+``glacier_configure_credentials``, see :mod:`glacier.plugins.identity`):
 
 - **A function on another cloud that reaches S3** (:func:`configure_web_identity`): its
   environment names the role to assume (``AWS_ROLE_ARN``) and the audience of the token
   the role's trust policy takes (``GLACIER_AWS_WEB_IDENTITY_AUDIENCE``), as
   :mod:`glacier_aws.infra.federation` generated them. Its own identity's token for that
   audience (Google's ID token on Cloud Functions, Entra's on Azure Functions) is
-  written to a private file (:func:`glacier.identity.audience_token_file`), and
+  written to a private file (:func:`glacier.plugins.identity.audience_token_file`), and
   ``AWS_WEB_IDENTITY_TOKEN_FILE`` and ``AWS_ROLE_SESSION_NAME`` are set: botocore's
   (s3fs's) and object_store's (polars') standard credential chains then call
   ``sts:AssumeRoleWithWebIdentity`` themselves, and again when the session expires.
@@ -29,7 +29,7 @@ from collections.abc import MutableMapping
 from typing import Final
 
 from glacier.errors import IdentityError
-from glacier.identity import audience_token_file
+from glacier.plugins.identity import audience_token_file
 
 __all__ = ["AUDIENCE_ENV", "SECRETS", "configure_credentials", "configure_web_identity", "read_secrets", "session_name"]
 

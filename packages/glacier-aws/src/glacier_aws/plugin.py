@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glacier import hookimpl
 from glacier.plugins.backend import ProviderBackend
 from glacier.plugins.registry import CodegenTarget, ExecutorKind, Scheme
 
 from glacier_aws.config import AwsConfig, LambdaConfig
+
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
 
 #: What a function on another cloud needs to use ``s3://``: s3fs (with aiobotocore and botocore).
 FUNCTION_REQUIREMENTS = ("s3fs",)

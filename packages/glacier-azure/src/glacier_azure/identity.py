@@ -31,7 +31,7 @@ from collections.abc import MutableMapping
 from typing import Final
 
 from glacier.errors import IdentityError
-from glacier.identity import audience_token_file
+from glacier.plugins.identity import audience_token_file
 
 __all__ = ["AUDIENCE_ENV", "configure_credentials", "configure_federated_token", "identity_token"]
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glacier import hookimpl
 from glacier.plugins.backend import ProviderBackend
 from glacier.plugins.registry import CodegenTarget, ExecutorKind, Scheme
 
 from glacier_azure.config import AzureConfig, AzureFunctionConfig
+
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
 
 #: What a function on another cloud needs to use ``az://``: adlfs (with azure-storage-blob)
 #: and azure-identity, as :class:`glacier_azure.storage.AzureBlobStorage` imports them.

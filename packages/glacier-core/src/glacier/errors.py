@@ -303,7 +303,7 @@ class DeploymentNotFoundError(GlacierError):
 class IdentityError(GlacierError):
     """A deployed function could not set up its own identity's credentials for another cloud.
 
-    Raised by :mod:`glacier.identity` (no plugin gives a token for an audience, a provider's
+    Raised by :mod:`glacier.plugins.identity` (no plugin gives a token for an audience, a provider's
     set-up failed); a deployed function's handler turns it into the step's
     :class:`StepError`. The message never holds a token or a secret.
 

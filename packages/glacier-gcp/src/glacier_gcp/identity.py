@@ -9,13 +9,13 @@
   ``glacier_configure_credentials``; :func:`configure_credential_config`): its
   environment holds an ``external_account`` credential configuration with no key
   (``GLACIER_GCP_CREDENTIAL_CONFIG``, from :func:`glacier_gcp.infra.federation.credential_config`).
-  It is written to a private file (``0600``, :func:`glacier.identity.write_private`) named
+  It is written to a private file (``0600``, :func:`glacier.plugins.identity.write_private`) named
   by ``GOOGLE_APPLICATION_CREDENTIALS``, which google-auth (gcsfs, the light client,
   polars' GCS credential provider) reads as Application Default Credentials. For a
   Lambda function google-auth then signs its own token request with the role's
   credentials (``aws1``); for an Azure Function the configuration names a token file
   by :data:`TOKEN_FILE_PREFIX` and the audience, replaced here with the path of the
-  function's own Entra token (:func:`glacier.identity.audience_token_file`), which
+  function's own Entra token (:func:`glacier.plugins.identity.audience_token_file`), which
   google-auth re-reads whenever it refreshes.
 """
 
@@ -26,7 +26,7 @@ from collections.abc import MutableMapping
 from typing import Any, Final
 
 from glacier.errors import IdentityError
-from glacier.identity import audience_token_file, write_private
+from glacier.plugins.identity import audience_token_file, write_private
 
 __all__ = ["CONFIG_ENV", "TOKEN_FILE_PREFIX", "configure_credential_config", "configure_credentials", "identity_token"]
 

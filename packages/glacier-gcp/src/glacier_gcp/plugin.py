@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glacier import hookimpl
 from glacier.plugins.backend import ProviderBackend
 from glacier.plugins.registry import CodegenTarget, ExecutorKind, Scheme
 
 from glacier_gcp.config import CloudFunctionConfig, GcpConfig
+
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
 
 #: What a function on another cloud needs to use ``gs://``: google-auth and requests, for
 #: :mod:`glacier_gcp.light` (gcsfs, with grpcio and protobuf, would not fit Lambda's 250 MB

@@ -109,7 +109,7 @@ def handle_deployed(payload: dict[str, Any]) -> dict[str, Any]:
     The task is read from the ``GLACIER_TASK`` environment variable, which the generated
     infrastructure sets on each function. Without it, every payload is refused. Before
     the step, the function's credentials for other clouds are set up
-    (:func:`glacier.identity.configure_credentials`: once per process, then its tokens
+    (:func:`glacier.plugins.identity.configure_credentials`: once per process, then its tokens
     are kept fresh); a failure there is the step's error. Never raises.
     """
     pinned = os.environ.get(TASK_ENV, "").strip()
@@ -125,9 +125,9 @@ def handle_deployed(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _configure_credentials(step: str) -> dict[str, Any] | None:
-    """Set up the function's credentials for other clouds (:func:`glacier.identity.configure_credentials`); the step's error if that fails."""
+    """Set up the function's credentials for other clouds (:func:`glacier.plugins.identity.configure_credentials`); the step's error if that fails."""
     from glacier.errors import IdentityError
-    from glacier.identity import configure_credentials
+    from glacier.plugins.identity import configure_credentials
 
     try:
         configure_credentials()

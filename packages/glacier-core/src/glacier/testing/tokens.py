@@ -30,7 +30,7 @@ def make_jwt(claims: dict[str, Any], *, lifetime: float = 3600.0, key: bytes = T
 
     Examples
     --------
-    >>> from glacier.identity import jwt_claims
+    >>> from glacier.plugins.identity import jwt_claims
     >>> token = make_jwt({"sub": "1234", "iat": 1000, "exp": 4600})
     >>> jwt_claims(token)["sub"], token.count(".")
     ('1234', 2)
