@@ -147,6 +147,60 @@ def test_a_cloud_function_without_its_metadata_server_fails_the_step_naming_the_
     assert "Cloud Functions" in error["hint"]
 
 
+def test_an_azure_function_reaches_s3_as_the_role_its_entra_token_assumes(tmp_path: Path, moto: MotoServer) -> None:
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/sts.windows.net/t/"}, "Action": "sts:AssumeRoleWithWebIdentity"}]}
+    role = admin_client(moto, "iam").create_role(RoleName="double-value-azure", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    code = CONFIGURE + """
+import boto3
+print(json.dumps({"env": seen, "arn": boto3.client("sts").get_caller_identity()["Arn"]}))
+"""
+    with identity_endpoint(principal_id="oid-of-the-app") as msi:
+        env = clean_env(
+            tmp_path, **msi.environment, WEBSITE_SITE_NAME="double-value-app", AWS_ROLE_ARN=role, GLACIER_AWS_WEB_IDENTITY_AUDIENCE="api://AzureADTokenExchange",
+            AWS_ENDPOINT_URL_STS=moto.endpoint, AWS_DEFAULT_REGION="us-east-1",
+        )  # fmt: skip
+        del env["GLACIER_FUNCTION"]  # Azure's app settings do not set it; App Service names the app
+        out = last_json(run_python(code, env))
+    assert out["arn"] == "arn:aws:sts::123456789012:assumed-role/double-value-azure/glacier-double-value-app"
+    assert msi.resources == ["api://AzureADTokenExchange"]
+    token_file = Path(out["env"]["AWS_WEB_IDENTITY_TOKEN_FILE"])
+    assert mode(token_file) == 0o600 and jwt_claims(token_file.read_text())["sub"] == "oid-of-the-app"
+
+
+@pytest.mark.parametrize(
+    ("given", "untouched"),
+    [
+        ({"AWS_ROLE_ARN": "arn:aws:iam::1:role/r", "GLACIER_AWS_WEB_IDENTITY_AUDIENCE": "sts.amazonaws.com", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}, "AWS_WEB_IDENTITY_TOKEN_FILE"),
+        ({"AWS_ROLE_ARN": "arn:aws:iam::1:role/r", "GLACIER_AWS_WEB_IDENTITY_AUDIENCE": "sts.amazonaws.com", "AWS_PROFILE": "mine"}, "AWS_WEB_IDENTITY_TOKEN_FILE"),
+        ({"AWS_ROLE_ARN": "arn:aws:iam::1:role/r"}, "AWS_WEB_IDENTITY_TOKEN_FILE"),
+        ({"AZURE_CLIENT_ID": "c", "AZURE_TENANT_ID": "t", "GLACIER_AZURE_FEDERATED_AUDIENCE": "api://AzureADTokenExchange", "AZURE_CLIENT_SECRET": "s"}, "AZURE_FEDERATED_TOKEN_FILE"),
+        ({"AZURE_CLIENT_ID": "c", "AZURE_TENANT_ID": "t"}, "AZURE_FEDERATED_TOKEN_FILE"),
+        ({"GLACIER_GCP_CREDENTIAL_CONFIG": credential_config("aws", POOL, ACCOUNT), "GOOGLE_APPLICATION_CREDENTIALS": "/given/by/the/operator.json"}, "GOOGLE_APPLICATION_CREDENTIALS"),
+    ],
+    ids=["aws-keys-given", "aws-profile-given", "aws-no-audience", "azure-secret-given", "azure-home-identity", "gcp-credentials-given"],
+)
+def test_credentials_the_platform_already_gives_are_left_as_they_are(given: dict[str, str], untouched: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from glacier.plugins.identity import configure_credentials
+
+    monkeypatch.setenv("GLACIER_IDENTITY_DIR", str(tmp_path / "identity"))
+    environ = dict(given)
+    configure_credentials(environ)  # no token is asked for: no plugin here could give one
+    assert environ == given and environ.get(untouched) == given.get(untouched)
+    assert not (tmp_path / "identity").exists() or not list((tmp_path / "identity").iterdir())
+
+
+@pytest.mark.parametrize("text", ["not json", '{"type": "service_account", "private_key": "k"}', "[]"], ids=["not-json", "a-key-file", "a-list"])
+def test_a_credential_configuration_that_is_not_external_account_is_refused_without_echoing_it(text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from glacier.errors import IdentityError
+    from glacier.plugins.identity import configure_credentials
+
+    monkeypatch.setenv("GLACIER_IDENTITY_DIR", str(tmp_path / "identity"))
+    with pytest.raises(IdentityError, match="GLACIER_GCP_CREDENTIAL_CONFIG is not an external_account") as caught:
+        configure_credentials({"GLACIER_GCP_CREDENTIAL_CONFIG": text})
+    assert text not in str(caught.value)
+    assert caught.value.hint and "generate" in caught.value.hint
+
+
 #: The set-up a deployed function does before its first step; prints the variables it set.
 CONFIGURE = """
 import json, os
