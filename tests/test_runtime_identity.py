@@ -261,8 +261,10 @@ def test_an_azure_function_reaches_gcs_with_its_managed_identity_token_in_a_priv
 def test_a_cloud_function_reaches_azure_with_its_google_token_as_the_federated_assertion(tmp_path: Path) -> None:
     azure = {"AZURE_CLIENT_ID": "c1", "AZURE_TENANT_ID": "t1", "GLACIER_AZURE_FEDERATED_AUDIENCE": "api://AzureADTokenExchange"}
     code = CONFIGURE + """
-from azure.identity import WorkloadIdentityCredential
+from azure.identity import DefaultAzureCredential, WorkloadIdentityCredential
 WorkloadIdentityCredential()  # reads AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE, refuses if one is missing
+# What adlfs and polars' Azure credential provider build: the workload identity is in their chain.
+seen["chain"] = [type(c).__name__ for c in DefaultAzureCredential().credentials]
 print(json.dumps(seen))
 """
     with metadata_server(unique_id="104857600000000000002") as gce:
@@ -272,6 +274,7 @@ print(json.dumps(seen))
     claims = jwt_claims(token_file.read_text())
     assert claims["aud"] == "api://AzureADTokenExchange" and claims["sub"] == "104857600000000000002"
     assert claims["iss"] == "https://accounts.google.com"
+    assert "WorkloadIdentityCredential" in out["chain"]
 
 
 def test_an_azure_function_token_comes_from_its_user_assigned_identity() -> None:
