@@ -42,9 +42,12 @@ PIPELINE = Path(__file__).with_name("multicloud_pipeline.py")
 CATEGORIES = pl.DataFrame({"category": [f"c{i}" for i in range(5)], "rank": [3, 1, 4, 1, 5]})
 EVENTS = sample_frame(30_000)
 
+#: A recognisable secret: moto takes any key, so the AWS stand-in's is this one.
+PLANTED = f"planted-aws-secret-{uuid.uuid4().hex}"
+
 #: The emulators' stand-ins for each function's identity, and no way to Google's metadata server.
 STAND_IN_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": PLANTED, "AWS_SESSION_TOKEN": "testing",
     "AWS_EC2_METADATA_DISABLED": "true",
     "GCE_METADATA_HOST": "127.0.0.1:9", "GCE_METADATA_ROOT": "127.0.0.1:9", "GCE_METADATA_IP": "127.0.0.1:9",
     "NO_GCE_CHECK": "True", "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
@@ -100,6 +103,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
             "azure-functions": sorted(host.deploy_terraform(out, {**settings, **stand_ins})),
         }
         yield {
+            "work": work, "azurite": azurite,
             "out": out, "manifest": str(out / "glacier-deployment.json"), "functions": generated.manifest["functions"],
             "deployed": deployed, "report": work / "here" / "reports" / "totals.parquet",
             "harnesses": {"lambda": lambdas, "cloudfunction": functions, "azure-functions": host},
@@ -193,3 +197,34 @@ def test_bad_data_in_the_middle_cloud_stops_only_what_depends_on_it_and_resume_g
     after = invocations(deployed)
     assert {step: after[step] - middle[step] for step in after} == {"clean_events": 0, "join_reference": 1, "aggregate": 1}
     assert_frame_equal(pl.read_parquet(deployed["report"]), expected(), check_row_order=False)
+
+
+def test_no_credential_of_the_stand_ins_is_in_a_record_a_result_a_log_or_the_generated_files(deployed: dict[str, Any]) -> None:
+    """Each function had the AWS key and Azurite's key in its environment; none of them wrote one anywhere."""
+    import os
+
+    from azure.storage.blob import BlobServiceClient
+
+    from glacier_azure.testing.azurite import ACCOUNT_KEY
+
+    pipeline = load(deployed, CATEGORIES)
+    result = pipeline.run(mode="cloud", manifest=deployed["manifest"])
+    assert result.ok, result.summary()
+    harness = deployed["harnesses"]
+    written: dict[str, bytes] = {}
+    # Run records and manifests (this test's state and the module's), the generated root, the report.
+    for folder in (Path(os.environ["GLACIER_STATE_DIR"]), deployed["work"] / "state", deployed["out"], deployed["work"] / "here"):
+        written.update({str(f): f.read_bytes() for f in folder.rglob("*") if f.is_file() and f.suffix != ".zip"})
+    # What each function printed, and every result object the Azure function left for the orchestrator.
+    written["lambda log"] = harness["lambda"].log_path("three-clouds-clean-events").read_bytes()
+    written["cloud function log"] = harness["cloudfunction"].log("three-clouds-join-reference").encode()
+    written["azure function log"] = (harness["azure-functions"].log_dir / "three-clouds-aggregate.log").read_bytes()
+    with BlobServiceClient.from_connection_string(deployed["azurite"].connection_string) as blobs:
+        results = blobs.get_container_client("glacier-results")
+        for blob in results.list_blobs():
+            written[f"az://glacier-results/{blob.name}"] = results.download_blob(blob.name).readall()
+    assert any(name.startswith("az://glacier-results/") for name in written), "the Azure function left no result to search"
+    assert any(name.endswith(".json") and "runs" in name for name in written), sorted(written)
+    for secret in (PLANTED, ACCOUNT_KEY):
+        found = sorted(name for name, data in written.items() if secret.encode() in data)
+        assert not found, f"a stand-in credential was written to {found}"
