@@ -114,7 +114,7 @@ def lambda_spec(
         platforms=(_PLATFORMS[config.architecture],),
         python_version=config.python_version,
         requirements=(*REQUIREMENTS, *(r for r in needs.requirements if r not in REQUIREMENTS)),
-        carried=(*_CARRIED, *needs.carried),
+        carried=(*_CARRIED, *needs.all_carried),
         excluded=EXCLUDED,
         prune=(keep_only("botocore/data", sorted(BOTOCORE_SERVICES)), strip_shared_objects(_strip_tools(config.architecture))),
         size_limit=limit,

@@ -372,6 +372,9 @@ class LambdaService:
         self._server: _Server | None = None
         self._log_dir: Path | None = None  # runtime logs; removed by stop()
         self._lock = threading.Lock()
+        #: Function name -> the environment variables of its ``main.tf`` block that
+        #: :meth:`deploy_terraform` left out because Terraform fills them from other blocks.
+        self.left_out: dict[str, list[str]] = {}
 
     def start(self) -> LambdaService:
         """Serve the Invoke API on a free port of 127.0.0.1; return self."""
@@ -458,9 +461,11 @@ class LambdaService:
                          credentials: dict[str, dict[str, str]] | None = None) -> list[str]:
         """Create every ``aws_lambda_function`` of the root module in ``directory``, as ``terraform apply`` would.
 
-        Each function gets its name, handler, timeout, memory and environment variables
-        from ``main.tf``, and runs the zip its ``s3_key`` points at (the ``source`` of that
-        ``aws_s3_object``), unpacked once.
+        Each function gets its name, handler, timeout, memory and literal environment
+        variables from ``main.tf``, and runs the zip its ``s3_key`` points at (the ``source``
+        of that ``aws_s3_object``), unpacked once. Variables Terraform would fill from other
+        blocks (a federated identity's role or audience) are left out and listed in
+        :attr:`left_out`; ``environment`` stands in for them.
 
         Parameters
         ----------
@@ -482,6 +487,8 @@ class LambdaService:
         import hcl2
         from hcl2.utils import SerializationOptions
 
+        from glacier.testing.terraform import split_settings
+
         if self._log_dir is None:
             raise RuntimeError("LambdaService is not started")
         directory = Path(directory).resolve()
@@ -494,13 +501,12 @@ class LambdaService:
         created = []
         for ident, body in sorted(resources.get("aws_lambda_function", {}).items()):
             code = self._unpack(self._artifact(directory, ident, body, resources))
-            variables: dict[str, Any] = {}
+            raw: dict[str, Any] = {}
             for env_block in body.get("environment", []):
-                variables.update(env_block.get("variables", {}))
-            if any(str(v).startswith("${") for v in variables.values()):
-                raise ValueError(f"aws_lambda_function.{ident}: environment values must be literals, got {variables}")
+                raw.update(env_block.get("variables", {}))
+            variables, self.left_out[str(body["function_name"])] = split_settings(raw)
             self.deploy(str(body["function_name"]), code, str(body["handler"]),
-                        environment={**{k: str(v) for k, v in variables.items()}, **(environment or {}),
+                        environment={**variables, **(environment or {}),
                                      **(credentials or {}).get(str(body["function_name"]), {})},
                         timeout=float(body.get("timeout", 3)), memory=int(body.get("memory_size", 128)),
                         python=python)

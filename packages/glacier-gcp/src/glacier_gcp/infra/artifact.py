@@ -182,7 +182,7 @@ def build_artifact(
     needs = scheme_needs(functions, equipped={"glacier-gcp"})
     reqs = requirements(needs.requirements)
     files: dict[str, bytes] = {"main.py": MAIN_PY.encode(), "requirements.txt": ("\n".join(reqs) + "\n").encode()}
-    for distribution, package, skip in (*_CARRIED, *((c.distribution, c.package, c.skip) for c in needs.carried)):
+    for distribution, package, skip in (*_CARRIED, *((c.distribution, c.package, c.skip) for c in needs.all_carried)):
         root = Path(importlib.import_module(package).__file__ or "").parent
         for path in _walk(root, _SKIP_DIRS | skip):
             _put(files, f"{package}/{path.relative_to(root).as_posix()}", path.read_bytes())

@@ -123,6 +123,9 @@ class FunctionsService:
         self.python = python
         self.functions: dict[str, Function] = {}
         self.requests: dict[str, int] = {}
+        #: Function name -> the environment variables of its ``main.tf`` block that
+        #: :meth:`deploy_terraform` left out because Terraform fills them from other blocks.
+        self.left_out: dict[str, list[str]] = {}
         service = self
 
         class FrontEnd(BaseHTTPRequestHandler):
@@ -166,26 +169,27 @@ class FunctionsService:
     def deploy_terraform(self, directory: str | Path, *, environment: dict[str, str] | None = None, require_auth: bool = False) -> dict[str, str]:
         """Deploy every ``google_cloudfunctions2_function`` of the root module in ``directory``, as ``terraform apply`` would.
 
-        Each function gets its name, timeout and environment variables from ``main.tf``,
-        and is built from the zip its ``storage_source`` object uploads; ``environment``
-        is added to every function's. Returns each function's URL by name.
+        Each function gets its name, timeout and literal environment variables from
+        ``main.tf``, and is built from the zip its ``storage_source`` object uploads;
+        ``environment`` is added to every function's. Variables Terraform would fill from
+        other blocks (a federated identity's client id or audience) are left out and listed
+        in :attr:`left_out`; ``environment`` stands in for them. Returns each function's URL by name.
         """
         import hcl2
 
-        from glacier.testing.terraform import blocks, unquote
+        from glacier.testing.terraform import blocks, split_settings, unquote
 
         directory = Path(directory).resolve()
         with open(directory / "main.tf", encoding="utf-8") as f:
             doc = hcl2.load(f)
         objects = {f"google_storage_bucket_object.{ident}.name": unquote(body) for ident, body in blocks(doc, "resource", "google_storage_bucket_object").items()}
         urls = {}
-        for body in (unquote(b) for b in blocks(doc, "resource", "google_cloudfunctions2_function").values()):
+        for raw in blocks(doc, "resource", "google_cloudfunctions2_function").values():
+            body = unquote(raw)
             service = body["service_config"][0]
             source = objects[body["build_config"][0]["source"][0]["storage_source"][0]["object"]]
             zip_path = directory / str(source["source"]).replace("${path.module}/", "")
-            variables = {str(k): str(v) for k, v in (service.get("environment_variables") or {}).items()}
-            if any(v.startswith("${") for v in variables.values()):
-                raise ValueError(f"{body['name']}: environment values must be literals, got {variables}")
+            variables, self.left_out[body["name"]] = split_settings(raw["service_config"][0].get("environment_variables") or {})
             urls[body["name"]] = self.deploy(body["name"], zip_path, {**variables, **(environment or {})}, timeout=float(service["timeout_seconds"]), require_auth=require_auth)
         self.wait_ready()
         return urls
