@@ -10,9 +10,10 @@ Two things happen before a deployed function's first step (hook
   audience (Google's ID token on Cloud Functions, Entra's on Azure Functions) is
   written to a private file (:func:`glacier.plugins.identity.audience_token_file`), and
   ``AWS_WEB_IDENTITY_TOKEN_FILE`` and ``AWS_ROLE_SESSION_NAME`` are set: botocore's
-  (s3fs's) and object_store's (polars') standard credential chains then call
-  ``sts:AssumeRoleWithWebIdentity`` themselves, and again when the session expires.
-  Nothing is done where AWS credentials are already given.
+  standard credential chain (s3fs's) then calls ``sts:AssumeRoleWithWebIdentity``
+  itself, and again when the session expires, and polars is given that same chain
+  (:class:`glacier_aws.storage.BotocoreCredentials`). Nothing is done where AWS
+  credentials are already given.
 - **A Lambda function that reaches a cloud no federation trusts AWS roles for**
   (:func:`read_secrets`): its environment names a Secrets Manager secret by ARN
   (``GLACIER_AZURE_CLIENT_SECRET_ARN``, from :func:`glacier_aws.infra.federation.home_secrets`);
