@@ -82,7 +82,8 @@ class BotocoreCredentials:
         return {}  # a copy (polars pickles providers) finds its own session
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__()  # type: ignore[misc]
+        self._lock = threading.Lock()
+        self._credentials = None
 
     def __call__(self) -> tuple[dict[str, str], int | None]:
         """The current credentials of botocore's chain, refreshed by botocore when they are about to expire."""

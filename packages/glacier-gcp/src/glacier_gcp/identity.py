@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import MutableMapping
 from typing import Any, Final
 
@@ -47,8 +48,6 @@ def identity_token(audience: str) -> str | None:
     IdentityError
         Inside Cloud Functions, when the metadata server gives no token.
     """
-    import os
-
     if not os.environ.get("K_SERVICE"):
         return None
     try:
