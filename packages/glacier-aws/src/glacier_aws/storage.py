@@ -66,8 +66,8 @@ class BotocoreCredentials:
     ``AWS_ENDPOINT_URL_STS`` when set) and refreshes the session before it expires, and
     needs no boto3 (which an artifact of another cloud does not carry), and s3fs and
     polars share one session. (polars' ``"auto"`` chain hands an ``http://`` S3 endpoint's
-    options to object_store, whose own web identity client refuses to call STS over
-    ``http``: "URL scheme is not allowed".)
+    options to object_store, whose own web identity client honours ``AWS_ENDPOINT_URL_STS``
+    but refuses to call STS over ``http``: "URL scheme is not allowed".)
 
     Calling it returns polars' ``(credentials, expiry)``: the keys ``aws_access_key_id``,
     ``aws_secret_access_key`` and ``aws_session_token``, and the expiry in seconds since
