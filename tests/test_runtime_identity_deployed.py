@@ -1,14 +1,17 @@
-"""A generated, built and deployed Cloud Function reaches S3 with its own Google identity and no AWS key.
+"""Generated, built and deployed functions of Google Cloud and Azure reach S3 with their own identity and no AWS key.
 
-The user's flow, on 127.0.0.1: generate the Terraform root for tests/identity_pipeline.py
-(one Cloud Functions step between two S3 objects), deploy the function from the source
-zip the root points at in functions-framework (glacier_gcp.testing.functions_service,
-in a venv built from the zip's requirements), run in cloud mode. The harness leaves out
-the settings Terraform fills from the AWS side's role block (``AWS_ROLE_ARN`` and the
-token's audience); the test stands in for them with a role it creates on moto, and for
-Google's metadata server with glacier_gcp.testing.metadata_server. The function gets
-no AWS key: the only way it can read and write S3 is the web identity Glacier sets up
-inside it.
+The user's flow, on 127.0.0.1: generate the Terraform root for a one-step pipeline
+between two S3 objects (tests/identity_pipeline.py on Cloud Functions,
+tests/identity_pipeline_azure.py on Azure Functions), deploy the function from the
+artifact the root points at in its platform's harness (functions-framework in a venv
+built from the source zip's requirements; the Azure Functions worker that sees only the
+unzipped artifact, triggered through Azurite's queues), run in cloud mode. The harnesses
+leave out the settings Terraform fills from other blocks (``AWS_ROLE_ARN``, the token's
+audience, the app's ``AZURE_CLIENT_ID``); the test stands in for them with a role it
+creates on moto, and for the platform's identity service with
+glacier_gcp.testing.metadata_server or glacier_azure.testing.identity_endpoint. The
+functions get no AWS key: the only way they can read and write S3 is the web identity
+Glacier sets up inside them.
 """
 
 from __future__ import annotations
@@ -79,3 +82,59 @@ def test_the_deployed_function_reads_and_writes_s3_as_its_federated_role(deploye
     written = pl.read_parquet(deployed["s3"].get_object(Bucket=deployed["bucket"], Key="doubled/values.parquet")["Body"].read())
     assert written["doubled"].to_list() == [2 * v for v in range(100)]
     assert deployed["gce"].audiences == ["sts.amazonaws.com"], "the function asked its metadata server for one token, for AWS"
+
+
+@pytest.fixture(scope="module")
+def deployed_on_azure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    import boto3
+
+    from glacier.cli import load_pipeline
+    from glacier_aws.testing.moto_server import moto_server
+    from glacier_azure.testing.azurite import Azurite
+    from glacier_azure.testing.functions_host import FunctionsHost
+    from glacier_azure.testing.identity_endpoint import identity_endpoint
+
+    work = tmp_path_factory.mktemp("identity-deployed-azure")
+    with (
+        pytest.MonkeyPatch.context() as env,
+        moto_server(log_dir=work) as moto,
+        Azurite(log_dir=work) as azurite,
+        identity_endpoint(principal_id="object-id-of-the-app") as msi,
+        FunctionsHost(azurite.connection_string, work / "functions-host") as host,
+    ):
+        settings = {"MOTO": moto.endpoint, "AZURITE_BLOB": azurite.blob_endpoint, "AZURITE_QUEUE": azurite.queue_endpoint, "RAW_BUCKET": f"raw-{uuid.uuid4().hex[:10]}"}
+        here = {**settings, **azurite.environment(), "AWS_ACCESS_KEY_ID": "orchestrator", "AWS_SECRET_ACCESS_KEY": "orchestrator", "GLACIER_STATE_DIR": str(work / "state")}
+        for key, value in here.items():
+            env.setenv(key, value)
+        env.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+        kw = {"endpoint_url": moto.endpoint, "region_name": "us-east-1"}
+        boto3.client("s3", **kw).create_bucket(Bucket=settings["RAW_BUCKET"])
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/sts.windows.net/t/"}, "Action": "sts:AssumeRoleWithWebIdentity"}]}
+        role = boto3.client("iam", **kw).create_role(RoleName="identity-azure-double-azure", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+        out = work / "infra"
+        generated = load_pipeline(f"{PIPELINE.with_name('identity_pipeline_azure.py')}:pipeline").run(mode="generate", out=out)
+        # What Terraform fills from the role and identity blocks, and what App Service gives every app.
+        federation = {"AWS_ROLE_ARN": role, "GLACIER_AWS_WEB_IDENTITY_AUDIENCE": "api://AzureADTokenExchange", "AWS_ENDPOINT_URL_STS": moto.endpoint,
+                      "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true", "WEBSITE_SITE_NAME": "identity-azure-double", **msi.environment}  # fmt: skip
+        apps = host.deploy_terraform(out, {**settings, **azurite.environment(), **federation})
+        yield {"work": work, "manifest": str(out / "glacier-deployment.json"), "host": host, "msi": msi, "apps": apps,
+               "generated": generated, "bucket": settings["RAW_BUCKET"], "s3": boto3.client("s3", **kw)}  # fmt: skip
+
+
+def test_the_deployed_azure_function_reads_and_writes_s3_as_the_role_its_managed_identity_assumes(deployed_on_azure: dict[str, Any]) -> None:
+    from glacier.cli import load_pipeline
+
+    deployed = deployed_on_azure
+    (name,) = deployed["apps"]
+    assert {"AWS_ROLE_ARN", "GLACIER_AWS_WEB_IDENTITY_AUDIENCE", "AZURE_CLIENT_ID"} <= set(deployed["host"].left_out[name])
+    raw = io.BytesIO()
+    VALUES.write_parquet(raw)
+    deployed["s3"].put_object(Bucket=deployed["bucket"], Key="raw/values.parquet", Body=raw.getvalue())
+    result = load_pipeline(f"{PIPELINE.with_name('identity_pipeline_azure.py')}:pipeline").run(mode="cloud", manifest=deployed["manifest"])
+    log = (deployed["host"].log_dir / f"{name}.log").read_text(errors="replace") if (deployed["host"].log_dir / f"{name}.log").exists() else ""
+    assert result.ok, result.summary() + "\n" + "\n".join(str(s.error) for s in result.failed) + log[-3000:]
+    assert result["double"].executor == "azure-functions"
+    written = pl.read_parquet(deployed["s3"].get_object(Bucket=deployed["bucket"], Key="doubled-on-azure/values.parquet")["Body"].read())
+    assert written["doubled"].to_list() == [2 * v for v in range(100)]
+    assert deployed["msi"].resources == ["api://AzureADTokenExchange"], "the app asked its identity endpoint for one token, for AWS"
