@@ -11,7 +11,11 @@ audience, the app's ``AZURE_CLIENT_ID``); the test stands in for them with a rol
 creates on moto, and for the platform's identity service with
 glacier_gcp.testing.metadata_server or glacier_azure.testing.identity_endpoint. The
 functions get no AWS key: the only way they can read and write S3 is the web identity
-Glacier sets up inside them.
+Glacier sets up inside them. A third test deploys a Lambda function writing Azure Blob
+(tests/identity_pipeline_lambda.py) in the real Lambda runtime client
+(glacier_aws.testing.lambda_service): its client secret comes from Secrets Manager on
+moto at run time, reaches the step's environment, and is in no log, record, manifest,
+generated file or target.
 """
 
 from __future__ import annotations
@@ -138,3 +142,75 @@ def test_the_deployed_azure_function_reads_and_writes_s3_as_the_role_its_managed
     written = pl.read_parquet(deployed["s3"].get_object(Bucket=deployed["bucket"], Key="doubled-on-azure/values.parquet")["Body"].read())
     assert written["doubled"].to_list() == [2 * v for v in range(100)]
     assert deployed["msi"].resources == ["api://AzureADTokenExchange"], "the app asked its identity endpoint for one token, for AWS"
+
+
+#: The Entra application's client secret, as the operator puts it in after terraform apply.
+CLIENT_SECRET = f"entra-client-secret-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="module")
+def deployed_on_lambda(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    import boto3
+
+    from glacier.cli import load_pipeline
+    from glacier_aws.testing.lambda_service import LambdaService
+    from glacier_aws.testing.moto_server import moto_server
+    from glacier_azure.testing.azurite import Azurite
+
+    work = tmp_path_factory.mktemp("identity-deployed-lambda")
+    with (
+        pytest.MonkeyPatch.context() as env,
+        moto_server(log_dir=work) as moto,
+        Azurite(log_dir=work) as azurite,
+        LambdaService() as lambdas,
+    ):
+        suffix = uuid.uuid4().hex[:10]
+        settings = {"MOTO": moto.endpoint, "LAMBDA": lambdas.endpoint_url, "AZURITE_BLOB": azurite.blob_endpoint, "RAW_BUCKET": f"raw-{suffix}", "LAKE_CONTAINER": f"lake-{suffix}"}
+        keys = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
+        for key, value in {**settings, **keys, **azurite.environment(), "GLACIER_STATE_DIR": str(work / "state")}.items():
+            env.setenv(key, value)
+        env.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+        kw = {"endpoint_url": moto.endpoint, "region_name": "us-east-1"}
+        boto3.client("s3", **kw).create_bucket(Bucket=settings["RAW_BUCKET"])
+        azurite.create_container(settings["LAKE_CONTAINER"])
+        arn = boto3.client("secretsmanager", **kw).create_secret(Name="glacier/identity-lambda-stamp/azure-client-secret", SecretString=CLIENT_SECRET)["ARN"]
+
+        out = work / "infra"
+        generated = load_pipeline(f"{PIPELINE.with_name('identity_pipeline_lambda.py')}:pipeline").run(mode="generate", out=out)
+        # What Terraform fills from other blocks: the Entra application's ids, the secret's ARN (never its value).
+        # Azurite takes only its account key, so that stands in for the Entra token the secret would get.
+        federation = {"AZURE_CLIENT_ID": "app-client-id", "AZURE_TENANT_ID": "tenant-id", "GLACIER_AZURE_CLIENT_SECRET_ARN": arn, "AWS_ENDPOINT_URL": moto.endpoint}
+        names = lambdas.deploy_terraform(out, environment={**settings, **keys, **azurite.environment(), **federation})
+        yield {"work": work, "out": out, "manifest": str(out / "glacier-deployment.json"), "lambdas": lambdas, "names": names, "azurite": azurite,
+               "generated": generated, "bucket": settings["RAW_BUCKET"], "container": settings["LAKE_CONTAINER"], "s3": boto3.client("s3", **kw)}  # fmt: skip
+
+
+def test_the_deployed_lambda_reads_its_client_secret_at_run_time_and_writes_it_nowhere(deployed_on_lambda: dict[str, Any]) -> None:
+    import hashlib
+
+    from azure.storage.blob import BlobServiceClient
+
+    from glacier.cli import load_pipeline
+
+    deployed = deployed_on_lambda
+    (name,) = deployed["names"]
+    assert deployed["lambdas"].left_out[name] == ["AZURE_CLIENT_ID", "AZURE_TENANT_ID", "GLACIER_AZURE_CLIENT_SECRET_ARN"]
+    raw = io.BytesIO()
+    VALUES.write_parquet(raw)
+    deployed["s3"].put_object(Bucket=deployed["bucket"], Key="raw/values.parquet", Body=raw.getvalue())
+    result = load_pipeline(f"{PIPELINE.with_name('identity_pipeline_lambda.py')}:pipeline").run(mode="cloud", manifest=deployed["manifest"])
+    log = deployed["lambdas"].log_path(name).read_bytes()
+    assert result.ok, result.summary() + "\n" + "\n".join(str(s.error) for s in result.failed) + log[-3000:].decode(errors="replace")
+    with BlobServiceClient.from_connection_string(deployed["azurite"].connection_string) as blobs:
+        data = blobs.get_container_client(deployed["container"]).download_blob("stamped/values.parquet").readall()
+    stamped = pl.read_parquet(io.BytesIO(data))
+    assert stamped["secret_sha256"].unique().to_list() == [hashlib.sha256(CLIENT_SECRET.encode()).hexdigest()], "the secret reached the step's environment"
+    written = {"lambda log": log, "target": data}
+    import os
+
+    # Run records (this test's state), manifests (the fixture's), the generated root.
+    for folder in (Path(os.environ["GLACIER_STATE_DIR"]), deployed["work"] / "state", deployed["out"]):
+        written.update({str(f): f.read_bytes() for f in folder.rglob("*") if f.is_file() and f.suffix != ".zip"})
+    assert any("runs" in name and name.endswith(".json") for name in written), sorted(written)
+    found = sorted(name for name, content in written.items() if CLIENT_SECRET.encode() in content)
+    assert not found, f"the client secret was written to {found}"

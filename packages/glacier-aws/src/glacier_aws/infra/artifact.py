@@ -57,10 +57,13 @@ REQUIREMENTS = ("polars", "pluggy", "fsspec", "s3fs")
 #: botocore stays: aiobotocore pins a narrow botocore range that Lambda's own may miss.
 EXCLUDED = frozenset({"boto3", "s3transfer", "pyarrow", "pandas", "numpy", "rich", "pygments", "bin"})
 
-#: The botocore service models the handler can load: S3 (s3fs), and the services its
-#: credential chain calls (STS for web identity and assumed roles, SSO). botocore ships
-#: 400-odd others, 27 MB the handler can never import.
-BOTOCORE_SERVICES = frozenset({"s3", "sts", "sso", "sso-oidc"})
+#: The botocore service models the handler can load: S3 (s3fs), the services its
+#: credential chain calls (STS for web identity and assumed roles, SSO), and Secrets
+#: Manager, from which a function reaching a cloud no federation trusts AWS roles for
+#: reads its client secret (glacier_aws.identity.read_secrets; found deploying one: the
+#: artifact's botocore shadows the runtime's full one, and refused "secretsmanager").
+#: botocore ships 400-odd others, 27 MB the handler can never import.
+BOTOCORE_SERVICES = frozenset({"s3", "sts", "sso", "sso-oidc", "secretsmanager"})
 
 # polars 2.1 and every compiled dependency ship manylinux2014 (glibc 2.17) wheels, which run
 # on both Lambda OS images (Amazon Linux 2 for python3.11 has glibc 2.26). Adding
