@@ -264,7 +264,7 @@ def scheme_needs(functions: Iterable[FunctionSpec], *, equipped: Iterable[str]) 
 
     Examples
     --------
-    A function from a local file to a local file needs nothing beyond Glacier's core:
+    A function from a local file to a local file needs no storage beyond Glacier's core:
 
     >>> from glacier import Bucket, Pipeline, Provider
     >>> from glacier.config import LocalConfig
@@ -275,8 +275,14 @@ def scheme_needs(functions: Iterable[FunctionSpec], *, equipped: Iterable[str]) 
     >>> pipeline = Pipeline(name="etl").source(Bucket.from_uri("file:///lake/raw.parquet")).transform(clean)
     >>> step = pipeline.to(Bucket.from_uri("file:///lake/out.parquet")).build().topological_sort()[0]
     >>> spec = FunctionSpec(step.task, step.task.executor, "clean", "etl", "clean", Path("etl.py"), [step])
-    >>> scheme_needs([spec], equipped={"glacier-aws"})
-    SchemeNeeds(schemes=(), carried=(), requirements=())
+    >>> needs = scheme_needs([spec], equipped={"glacier-aws"})
+    >>> needs.schemes, needs.carried, needs.requirements
+    ((), (), ())
+
+    Its module (this example's) uses glacier-local's ``LocalConfig``, so that plugin comes as code:
+
+    >>> [p.distribution for p in needs.plugins]
+    ['glacier-local']
     """
     from glacier.infra.access import function_access
     from glacier.plugins.registry import scheme_for
