@@ -2,10 +2,12 @@
 
     events (S3) → clean_events (Lambda) → clean (GCS)
     clean (GCS) + categories (Azure Blob) → join_reference (Cloud Functions) → joined (Azure Blob)
-    joined (Azure Blob) → aggregate (Azure Functions) → totals (this machine)
+    joined (Azure Blob) → aggregate (Azure Functions) → totals (Azure Blob)
+    totals (Azure Blob) → report (this machine) → report (local disk)
 
 Every hand-off is a bucket of the cloud that holds it, and each step reads and writes
-the other clouds' buckets directly. Try it without any cloud account, on the three
+the other clouds' buckets directly. The report step runs here: a function in a cloud
+cannot write this machine's disk, so the Azure step writes its totals to Azure Blob. Try it without any cloud account, on the three
 emulators on this machine (moto's S3, fake-gcs-server and Azurite; every step runs
 here). From the repository's root:
 
@@ -49,7 +51,8 @@ events = aws.bucket(bucket=os.environ.get("GLACIER_RAW_BUCKET", "glacier-demo-ra
 clean = gcp.bucket(bucket=os.environ.get("GLACIER_MID_BUCKET", "glacier-demo-mid"), path="clean/events.parquet")
 categories = azure.bucket(bucket=os.environ.get("GLACIER_LAKE_CONTAINER", "lake"), path="reference/categories.parquet")
 joined = azure.bucket(bucket=os.environ.get("GLACIER_LAKE_CONTAINER", "lake"), path="joined/events.parquet")
-totals = here.bucket(bucket="reports", path="totals.parquet")
+totals = azure.bucket(bucket=os.environ.get("GLACIER_LAKE_CONTAINER", "lake"), path="totals/by_category.parquet")
+report = here.bucket(bucket="reports", path="totals.parquet")
 
 
 @lambdas.task(retries=2)
@@ -70,6 +73,12 @@ def aggregate(df: pl.LazyFrame) -> pl.LazyFrame:
     return df.group_by("category", "rank").agg(pl.col("value").sum(), pl.len().alias("events")).sort("category")
 
 
+@here.local().task()
+def report_totals(df: pl.LazyFrame) -> pl.LazyFrame:
+    """Bring the totals home, with each category's share of all events."""
+    return df.with_columns(share=pl.col("events") / pl.col("events").sum())
+
+
 pipeline = Pipeline.compose(
     Pipeline(name="clean").source(events).transform(clean_events).to(clean),
     Pipeline(name="join")
@@ -77,7 +86,9 @@ pipeline = Pipeline.compose(
     .transform(join_reference)
     .to(joined)
     .transform(aggregate)
-    .to(totals),
+    .to(totals)
+    .transform(report_totals)
+    .to(report),
     name="multicloud_etl",
 )
 
@@ -98,8 +109,9 @@ def reference_categories() -> pl.DataFrame:
 def plain_polars(module: object) -> float:
     """The same work without Glacier, on the same stores; its wall time in seconds.
 
-    polars reads every store natively; the two writes go through each store's one-upload
-    writer (polars' own sink cannot write to fake-gcs-server).
+    polars reads every store natively; the three cloud writes go through each store's
+    one-upload writer (polars' own sink cannot write to fake-gcs-server), the local one
+    is polars' own.
     """
     m: Any = module
     started = time.perf_counter()
@@ -110,7 +122,11 @@ def plain_polars(module: object) -> float:
     both = pl.scan_parquet(m.clean.uri + ".plain", storage_options=options["clean"]).join(ranks, on="category")
     m.joined.storage.write(both.collect(), m.joined.uri + ".plain")
     grouped = pl.scan_parquet(m.joined.uri + ".plain", storage_options=options["categories"]).group_by("category", "rank")
-    grouped.agg(pl.col("value").sum(), pl.len().alias("events")).sort("category").collect()
+    m.totals.storage.write(grouped.agg(pl.col("value").sum(), pl.len().alias("events")).sort("category").collect(), m.totals.uri + ".plain")
+    totals = pl.scan_parquet(m.totals.uri + ".plain", storage_options=options["categories"])
+    local = m.report.uri.removeprefix("file://") + ".plain"
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    totals.with_columns(share=pl.col("events") / pl.col("events").sum()).collect().write_parquet(local)
     return time.perf_counter() - started
 
 
@@ -161,7 +177,7 @@ def _run_on_emulators() -> int:
         # polars' own readers, and the fsspec client each bucket's storage builds on first use
         # (creating an S3 client alone costs about 0.2 s here).
         plain_polars(etl)
-        for bucket in (etl.events, etl.clean, etl.categories, etl.joined):
+        for bucket in (etl.events, etl.clean, etl.categories, etl.joined, etl.totals):
             bucket.storage.exists(bucket.uri)
         started = time.perf_counter()
         result = etl.pipeline.run(mode="local")
@@ -174,7 +190,7 @@ def _run_on_emulators() -> int:
             usd = "unknown" if c.usd is None else f"${c.usd:.6f}"
             print(f"  {c.step} {c.direction} {c.uri}: {c.from_cloud} → {c.to_cloud}, {c.bytes or 0:,} bytes, {usd}")
         print(f"  estimated egress per run: ${analysis.egress_usd_per_run:.6f}")
-        print(pl.read_parquet(etl.totals.uri.removeprefix("file://")))
+        print(pl.read_parquet(etl.report.uri.removeprefix("file://")))
         polars_seconds = plain_polars(etl)
         print(f"wall time: glacier {glacier_seconds:.2f} s, plain polars {polars_seconds:.2f} s (ratio {glacier_seconds / polars_seconds:.2f})")
         return 0 if result.ok else 1
