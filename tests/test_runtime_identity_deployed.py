@@ -29,6 +29,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from leaks import files_written, leaks
 
 PIPELINE = Path(__file__).with_name("identity_pipeline.py")
 VALUES = pl.DataFrame({"value": list(range(100))})
@@ -205,12 +206,10 @@ def test_the_deployed_lambda_reads_its_client_secret_at_run_time_and_writes_it_n
         data = blobs.get_container_client(deployed["container"]).download_blob("stamped/values.parquet").readall()
     stamped = pl.read_parquet(io.BytesIO(data))
     assert stamped["secret_sha256"].unique().to_list() == [hashlib.sha256(CLIENT_SECRET.encode()).hexdigest()], "the secret reached the step's environment"
-    written = {"lambda log": log, "target": data}
     import os
 
     # Run records (this test's state), manifests (the fixture's), the generated root.
-    for folder in (Path(os.environ["GLACIER_STATE_DIR"]), deployed["work"] / "state", deployed["out"]):
-        written.update({str(f): f.read_bytes() for f in folder.rglob("*") if f.is_file() and f.suffix != ".zip"})
+    written = {"lambda log": log, "target": data, **files_written(Path(os.environ["GLACIER_STATE_DIR"]), deployed["work"] / "state", deployed["out"])}
     assert any("runs" in name and name.endswith(".json") for name in written), sorted(written)
-    found = sorted(name for name, content in written.items() if CLIENT_SECRET.encode() in content)
+    found = leaks((CLIENT_SECRET,), written)
     assert not found, f"the client secret was written to {found}"

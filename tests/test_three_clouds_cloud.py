@@ -32,6 +32,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from leaks import files_written, leaks
 from polars.testing import assert_frame_equal
 
 from glacier import StepStatus
@@ -211,10 +212,8 @@ def test_no_credential_of_the_stand_ins_is_in_a_record_a_result_a_log_or_the_gen
     result = pipeline.run(mode="cloud", manifest=deployed["manifest"])
     assert result.ok, result.summary()
     harness = deployed["harnesses"]
-    written: dict[str, bytes] = {}
     # Run records and manifests (this test's state and the module's), the generated root, the report.
-    for folder in (Path(os.environ["GLACIER_STATE_DIR"]), deployed["work"] / "state", deployed["out"], deployed["work"] / "here"):
-        written.update({str(f): f.read_bytes() for f in folder.rglob("*") if f.is_file() and f.suffix != ".zip"})
+    written = files_written(Path(os.environ["GLACIER_STATE_DIR"]), deployed["work"] / "state", deployed["out"], deployed["work"] / "here")
     # What each function printed, and every result object the Azure function left for the orchestrator.
     written["lambda log"] = harness["lambda"].log_path("three-clouds-clean-events").read_bytes()
     written["cloud function log"] = harness["cloudfunction"].log("three-clouds-join-reference").encode()
@@ -225,6 +224,5 @@ def test_no_credential_of_the_stand_ins_is_in_a_record_a_result_a_log_or_the_gen
             written[f"az://glacier-results/{blob.name}"] = results.download_blob(blob.name).readall()
     assert any(name.startswith("az://glacier-results/") for name in written), "the Azure function left no result to search"
     assert any(name.endswith(".json") and "runs" in name for name in written), sorted(written)
-    for secret in (PLANTED, ACCOUNT_KEY):
-        found = sorted(name for name, data in written.items() if secret.encode() in data)
-        assert not found, f"a stand-in credential was written to {found}"
+    found = leaks((PLANTED, ACCOUNT_KEY), written)
+    assert not found, f"a stand-in credential was written to {found}"

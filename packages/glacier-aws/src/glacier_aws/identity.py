@@ -20,6 +20,11 @@ Two things happen before a deployed function's first step (hook
   the value is read with the function's own role and put in the process's environment
   under the name the other cloud's library reads (``AZURE_CLIENT_SECRET``), and nowhere
   else: not a file, a log, a payload or a record.
+
+Unlike glacier-gcp and glacier-azure, this package implements no ``glacier_identity_token``:
+a Lambda function never shows another cloud an OIDC token of its own. Google's
+federation takes the role's signed ``GetCallerIdentity`` request instead (google-auth's
+``aws1`` source, :mod:`glacier_gcp.identity`), and Azure trusts no AWS role (the secret above).
 """
 
 from __future__ import annotations

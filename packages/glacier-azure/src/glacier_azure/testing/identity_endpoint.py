@@ -19,15 +19,14 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from glacier.testing.tokens import make_jwt
+from glacier.testing.tokens import make_jwt, serve
 
 __all__ = ["IdentityEndpoint", "identity_endpoint"]
 
@@ -121,13 +120,6 @@ def identity_endpoint(*, client_id: str = "11111111-2222-3333-4444-555555555555"
     ('Bearer', ['api://AzureADTokenExchange'])
     """
     state = IdentityEndpoint(endpoint="", header=secrets.token_hex(16), client_id=client_id, principal_id=principal_id, tenant_id=tenant_id)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state, lifetime))
-    state.endpoint = f"http://127.0.0.1:{httpd.server_address[1]}/msi/token"
-    thread = threading.Thread(target=httpd.serve_forever, name="glacier-identity-endpoint-stand-in", daemon=True)
-    thread.start()
-    try:
+    with serve(_handler(state, lifetime), "glacier-identity-endpoint-stand-in") as port:
+        state.endpoint = f"http://127.0.0.1:{port}/msi/token"
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from glacier.testing.tokens import make_jwt
+from glacier.testing.tokens import make_jwt, serve
 
 __all__ = ["GOOGLE_ISSUER", "MetadataServer", "metadata_server"]
 
@@ -120,13 +119,6 @@ def metadata_server(*, unique_id: str = "112233445566778899000", email: str = "s
     (2, ['sts.amazonaws.com'])
     """
     state = MetadataServer(host="", unique_id=unique_id, email=email)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state, lifetime))
-    state.host = f"127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, name="glacier-metadata-stand-in", daemon=True)
-    thread.start()
-    try:
+    with serve(_handler(state, lifetime), "glacier-metadata-stand-in") as port:
+        state.host = f"127.0.0.1:{port}"
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
